@@ -1,0 +1,81 @@
+/* cpu.h - CPU backend internals: thread pool, SIMD dispatch, kernel entry points.
+
+   Kernels are plain C with SIMD paths compiled per function
+   (IRIS_AVX2 / IRIS_AVX512 attributes), chosen at run time from
+   iris_cpu_features(), so one binary runs on any x86-64 and elsewhere the
+   portable path is used. IRIS_SIMD=scalar|avx2|avx512 in the environment
+   caps the chosen path (tests use it to check every path on one machine).
+*/
+#ifndef IRIS_CPU_H
+#define IRIS_CPU_H
+
+#include <stdint.h>
+
+#include "../backend.h"
+#include "../ops.h"
+
+/* ---- thread pool (pool.c) ---- */
+typedef struct iris_pool iris_pool;
+iris_status iris_pool_new(iris_pool **out, int n_threads);
+void iris_pool_free(iris_pool *p);
+int iris_pool_size(const iris_pool *p);
+/* Runs fn(arg, tid, nth) once on each of the nth threads (the caller is tid 0); returns when all are done. */
+void iris_pool_run(iris_pool *p, void (*fn)(void *arg, int tid, int nth), void *arg);
+/* Splits [0, n) into chunks of at least `grain` and runs fn(arg, begin, end, tid) on them in parallel. */
+typedef void (*iris_range_fn)(void *arg, int64_t begin, int64_t end, int tid);
+void iris_pool_for(iris_pool *p, int64_t n, int64_t grain, iris_range_fn fn, void *arg);
+
+/* ---- SIMD ---- */
+enum { IRIS_SIMD_SCALAR = 0, IRIS_SIMD_AVX2 = 1, IRIS_SIMD_AVX512 = 2 };
+/* Best SIMD level usable here (after the IRIS_SIMD cap); cached. */
+int iris_cpu_simd(void);
+/* Re-reads IRIS_SIMD (tests switch paths at run time). */
+void iris_cpu_simd_refresh(void);
+
+#if defined(__x86_64__) || defined(__i386__)
+#define IRIS_X86 1
+#define IRIS_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define IRIS_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#endif
+
+/* ---- per-context state ---- */
+typedef struct iris_cpu {
+    iris_pool *pool;
+    int n_threads;
+    /* scratch: per-thread buffers kernels may use (grown on demand, kept across ops) */
+    void **scratch;
+    size_t *scratch_size;
+} iris_cpu;
+
+/* Per-thread scratch of at least `bytes` (64-byte aligned); NULL on out of memory. */
+void *iris_cpu_scratch(iris_cpu *cpu, int tid, size_t bytes);
+
+/* ---- kernels: one per op, each in the file named after its family ---- */
+iris_status iris_cpu_copy(void *state, const iris_op_call *c);       /* copy.c */
+iris_status iris_cpu_concat(void *state, const iris_op_call *c);     /* copy.c */
+iris_status iris_cpu_get_rows(void *state, const iris_op_call *c);   /* copy.c */
+iris_status iris_cpu_linear(void *state, const iris_op_call *c);     /* linear.c */
+iris_status iris_cpu_matmul(void *state, const iris_op_call *c);     /* linear.c */
+iris_status iris_cpu_conv2d(void *state, const iris_op_call *c);     /* conv.c */
+iris_status iris_cpu_pool2d(void *state, const iris_op_call *c);     /* resample.c */
+iris_status iris_cpu_upsample(void *state, const iris_op_call *c);   /* resample.c */
+iris_status iris_cpu_group_norm(void *state, const iris_op_call *c); /* norm.c */
+iris_status iris_cpu_layer_norm(void *state, const iris_op_call *c); /* norm.c */
+iris_status iris_cpu_rms_norm(void *state, const iris_op_call *c);   /* norm.c */
+iris_status iris_cpu_softmax(void *state, const iris_op_call *c);    /* norm.c */
+iris_status iris_cpu_attention(void *state, const iris_op_call *c);  /* attention.c */
+iris_status iris_cpu_unary(void *state, const iris_op_call *c);      /* eltwise.c */
+iris_status iris_cpu_binary(void *state, const iris_op_call *c);     /* eltwise.c */
+iris_status iris_cpu_rope(void *state, const iris_op_call *c);       /* rope.c */
+
+/* ---- shared helpers other kernels call ---- */
+/* C[M,N] (ldc) = alpha * A[M,K] (lda) @ B + beta * C, B is [K,N] (ldb) or, if trans_b, [N,K]. Row-major,
+   F32, threaded on the pool. OpenBLAS when built with it, else the built-in blocked kernel. (gemm.c) */
+void iris_cpu_sgemm(iris_cpu *cpu, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */
+void iris_cpu_to_f32(iris_dtype t, const void *src, float *dst, int64_t n);
+/* Applies a fused activation in place (eltwise.c). */
+void iris_cpu_act(iris_act act, float alpha, float *x, int64_t n);
+
+#endif

@@ -1,0 +1,5 @@
+/* resample.c - STUB: replaced by the real kernels. */
+#include "cpu.h"
+
+iris_status iris_cpu_pool2d(void *state, const iris_op_call *c) { (void)state; (void)c; return iris_fail(IRIS_ERR_UNSUPPORTED, "iris_cpu_pool2d: not yet implemented"); }
+iris_status iris_cpu_upsample(void *state, const iris_op_call *c) { (void)state; (void)c; return iris_fail(IRIS_ERR_UNSUPPORTED, "iris_cpu_upsample: not yet implemented"); }
