@@ -18,7 +18,6 @@
 CC ?= cc
 NVCC ?= nvcc
 VARIANT ?= release
-BUILD := build/$(VARIANT)
 
 ifeq ($(origin CUDA), undefined)
   CUDA := $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
@@ -26,6 +25,9 @@ endif
 ifeq ($(origin BLAS), undefined)
   BLAS := $(if $(wildcard /usr/include/x86_64-linux-gnu/cblas.h /usr/include/cblas.h /usr/include/openblas/cblas.h),1,0)
 endif
+
+# objects of differently configured builds never mix
+BUILD := build/$(VARIANT)-cuda$(CUDA)-blas$(BLAS)
 
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP -I.
