@@ -36,14 +36,14 @@ typedef struct {
 } loader;
 
 static const iris_st_entry *find(loader *L, const char *name) {
-    char full[256];
+    char full[320];
     snprintf(full, sizeof full, "%s%s", L->prefix, name);
     return iris_safetensors_find(&L->st, full);
 }
 
 /* Reads tensor `name` as F32 host floats with the expected element count; NULL + error otherwise. */
 static float *read_f32(loader *L, const char *name, int ndim, const int64_t *shape) {
-    char full[256];
+    char full[320];
     snprintf(full, sizeof full, "%s%s", L->prefix, name);
     iris_tensor *t;
     if (iris_safetensors_get_shaped(&L->st, full, ndim, shape, &t)) return NULL;
