@@ -73,6 +73,15 @@ iris_status iris_cpu_rope(void *state, const iris_op_call *c);       /* rope.c *
    F32, threaded on the pool. OpenBLAS when built with it, else the built-in blocked kernel. (gemm.c) */
 void iris_cpu_sgemm(iris_cpu *cpu, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                     int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The same product on the calling thread only, for kernels that split their work over the pool
+   themselves; `work` holds iris_cpu_sgemm_work_bytes(M, N, K) bytes (e.g. part of the thread's
+   scratch; may be NULL, then a slow unblocked loop runs). (gemm.c) */
+size_t iris_cpu_sgemm_work_bytes(int64_t M, int64_t N, int64_t K);
+void iris_cpu_sgemm_1t(int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                       const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *work);
+/* 1: both of the above use the built-in kernel even when OpenBLAS is built in (IRIS_GEMM=builtin in the
+   environment sets this at start; tests and benchmarks compare the two). Returns the previous setting. */
+int iris_cpu_sgemm_force_builtin(int on);
 /* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */
 void iris_cpu_to_f32(iris_dtype t, const void *src, float *dst, int64_t n);
 /* Applies a fused activation in place (eltwise.c). */
