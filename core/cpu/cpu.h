@@ -79,9 +79,14 @@ void iris_cpu_sgemm(iris_cpu *cpu, int trans_b, int64_t M, int64_t N, int64_t K,
 size_t iris_cpu_sgemm_work_bytes(int64_t M, int64_t N, int64_t K);
 void iris_cpu_sgemm_1t(int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                        const float *B, int64_t ldb, float beta, float *C, int64_t ldc, void *work);
-/* 1: both of the above use the built-in kernel even when OpenBLAS is built in (IRIS_GEMM=builtin in the
-   environment sets this at start; tests and benchmarks compare the two). Returns the previous setting. */
-int iris_cpu_sgemm_force_builtin(int on);
+/* Which kernel both of the above use. AUTO: OpenBLAS when built in and its detected core has SIMD at
+   least as wide as iris_cpu_simd() (a generic-core OpenBLAS is several times slower than the built-in
+   kernel), else built-in. IRIS_GEMM=auto|builtin|openblas in the environment sets it at start; tests and
+   benchmarks switch it. OPENBLAS without OpenBLAS built in acts as BUILTIN. Returns the previous setting. */
+enum { IRIS_GEMM_AUTO = 0, IRIS_GEMM_BUILTIN, IRIS_GEMM_OPENBLAS };
+int iris_cpu_sgemm_select(int impl);
+/* 1 if the calls above use OpenBLAS under the current selection and SIMD level. */
+int iris_cpu_sgemm_uses_openblas(void);
 /* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */
 void iris_cpu_to_f32(iris_dtype t, const void *src, float *dst, int64_t n);
 /* Applies a fused activation in place (eltwise.c). */
