@@ -1,0 +1,422 @@
+/* image_resize.c - resizing, cropping, letterboxing and normalising images for networks.
+
+   Each resize mode copies the arithmetic of the tool a model was trained
+   or tested with (PyTorch, OpenCV, darknet), because a network's outputs
+   move when its input pixels move by one level. All modes are separable:
+   every output column is a weighted sum of source columns ("taps"), then
+   every output row a weighted sum of those rows, accumulated in float in
+   the same order as the reference, so results agree to the last bit where
+   the reference does not use fused multiply-add. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image.h"
+
+/* Output i of an axis = sum over k in [start[i], start[i+1]) of w[k] * input[idx[k]]. */
+typedef struct taps {
+    int *start, *idx;
+    float *w;
+} taps;
+
+static void taps_free(taps *t) {
+    free(t->start);
+    free(t->idx);
+    free(t->w);
+    memset(t, 0, sizeof *t);
+}
+
+static int taps_alloc(taps *t, int out, size_t cap) {
+    t->start = malloc(((size_t)out + 1) * sizeof(int));
+    t->idx = malloc(cap * sizeof(int));
+    t->w = malloc(cap * sizeof(float));
+    if (!t->start || !t->idx || !t->w) {
+        taps_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* PyTorch upsample_bilinear2d/linear, align_corners=False: half-pixel
+   centres, source index clamped at 0, second tap clamped at the border. */
+static int taps_linear(taps *t, int in, int out) {
+    if (taps_alloc(t, out, 2 * (size_t)out)) return -1;
+    float scale = (float)in / (float)out;
+    for (int i = 0; i < out; i++) {
+        int i0, i1;
+        float l0, l1;
+        if (in == out) {
+            i0 = i1 = i, l0 = 1, l1 = 0;
+        } else {
+            float real = (float)(scale * (i + 0.5) - 0.5);
+            if (real < 0) real = 0;
+            i0 = (int)real;
+            i1 = i0 + (i0 < in - 1);
+            l1 = fminf(fmaxf(real - (float)i0, 0.f), 1.f);
+            l0 = 1.f - l1;
+        }
+        t->start[i] = 2 * i;
+        t->idx[2 * i] = i0, t->w[2 * i] = l0;
+        t->idx[2 * i + 1] = i1, t->w[2 * i + 1] = l1;
+    }
+    t->start[out] = 2 * out;
+    return 0;
+}
+
+/* Keys' cubic convolution with a = -0.75 (PyTorch's constant). */
+static float cubic1(float x, float a) { return ((a + 2) * x - (a + 3)) * x * x + 1; }
+static float cubic2(float x, float a) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; }
+
+/* PyTorch upsample_bicubic2d, align_corners=False: four taps around
+   floor(src), indices clamped to the image (edge pixels repeat). */
+static int taps_cubic(taps *t, int in, int out) {
+    if (taps_alloc(t, out, 4 * (size_t)out)) return -1;
+    float scale = (float)in / (float)out;
+    const float a = -0.75f;
+    for (int i = 0; i < out; i++) {
+        float real = (float)(scale * (i + 0.5) - 0.5);
+        float fl = floorf(real);
+        int i0 = (int)fl;
+        float x1 = real - fl, x2 = (float)(1.0 - x1);
+        float w[4] = {cubic2((float)(x1 + 1.0), a), cubic1(x1, a), cubic1(x2, a), cubic2((float)(x2 + 1.0), a)};
+        t->start[i] = 4 * i;
+        for (int j = 0; j < 4; j++) {
+            int k = i0 - 1 + j;
+            t->idx[4 * i + j] = k < 0 ? 0 : k > in - 1 ? in - 1 : k;
+            t->w[4 * i + j] = w[j];
+        }
+    }
+    t->start[out] = 4 * out;
+    return 0;
+}
+
+/* OpenCV INTER_AREA weights (resize.cpp computeResizeAreaTab): output cell
+   [i*scale, (i+1)*scale) covers whole source pixels with weight 1/cell and
+   partial ones with their overlap/cell; overlaps under 1e-3 are dropped.
+   `scale` is OpenCV's 1/(out/in), computed in double exactly as it does. */
+static int taps_area(taps *t, int in, int out, double scale) {
+    if (taps_alloc(t, out, (size_t)in + 2 * (size_t)out + 1)) return -1;
+    int k = 0;
+    for (int i = 0; i < out; i++) {
+        t->start[i] = k;
+        double f1 = i * scale, f2 = f1 + scale;
+        double cell = fmin(scale, in - f1);
+        int s1 = (int)ceil(f1), s2 = (int)floor(f2);
+        if (s2 > in - 1) s2 = in - 1;
+        if (s1 > s2) s1 = s2;
+        if (s1 - f1 > 1e-3) t->idx[k] = s1 - 1, t->w[k++] = (float)((s1 - f1) / cell);
+        for (int s = s1; s < s2; s++) t->idx[k] = s, t->w[k++] = (float)(1.0 / cell);
+        if (f2 - s2 > 1e-3) t->idx[k] = s2, t->w[k++] = (float)(fmin(fmin(f2 - s2, 1.0), cell) / cell);
+    }
+    t->start[out] = k;
+    return 0;
+}
+
+/* darknet resize_image: scale (in-1)/(out-1) in float, sample i at
+   i*scale, weights (1-d, d). Columns: the last output column copies the
+   last input column. Rows: the last output row keeps only its (1-d) term. */
+static int taps_darknet(taps *t, int in, int out, int rows) {
+    if (taps_alloc(t, out, 2 * (size_t)out)) return -1;
+    float scale = out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.f;
+    int k = 0;
+    for (int i = 0; i < out; i++) {
+        t->start[i] = k;
+        if (!rows && (i == out - 1 || in == 1)) {
+            t->idx[k] = in - 1, t->w[k++] = 1.f;
+            continue;
+        }
+        float s = out > 1 ? (float)i * scale : (float)(in - 1);
+        int i0 = (int)s;
+        float d = s - (float)i0;
+        if (i0 > in - 1) i0 = in - 1;
+        t->idx[k] = i0, t->w[k++] = 1.f - d;
+        if (i != out - 1 && in != 1) t->idx[k] = i0 + 1 < in ? i0 + 1 : in - 1, t->w[k++] = d;
+    }
+    t->start[out] = k;
+    return 0;
+}
+
+static double cv_scale(int in, int out) { return 1. / ((double)out / in); }
+
+static int make_taps(taps *t, int in, int out, iris_resize_mode mode, int rows) {
+    switch (mode) {
+    case IRIS_RESIZE_BILINEAR: return taps_linear(t, in, out);
+    case IRIS_RESIZE_BICUBIC: return taps_cubic(t, in, out);
+    case IRIS_RESIZE_AREA: return taps_area(t, in, out, cv_scale(in, out));
+    case IRIS_RESIZE_DARKNET: return taps_darknet(t, in, out, rows);
+    }
+    return -1;
+}
+
+static iris_status check_dims(const char *what, int sw, int sh, int c, int dw, int dh, iris_resize_mode mode) {
+    if (sw < 1 || sh < 1 || dw < 1 || dh < 1 || c < 1)
+        return iris_fail(IRIS_ERR_ARG, "%s: bad size %dx%d -> %dx%d (%d channels)", what, sw, sh, dw, dh, c);
+    if ((unsigned)mode > IRIS_RESIZE_DARKNET) return iris_fail(IRIS_ERR_ARG, "%s: unknown resize mode %d", what, (int)mode);
+    /* keep every index product well inside size_t and int */
+    const long long lim = 1ll << 24;
+    if (sw > lim || sh > lim || dw > lim || dh > lim || c > 4096 || (long long)sh * dw * c > (1ll << 40) ||
+        (long long)dh * dw * c > (1ll << 40))
+        return iris_fail(IRIS_ERR_ARG, "%s: %dx%d -> %dx%d is too large", what, sw, sh, dw, dh);
+    return IRIS_OK;
+}
+
+static uint8_t to_u8(float v) {
+    long r = lrintf(v); /* nearest, ties to even, as OpenCV's saturate_cast */
+    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+}
+
+/* Separable resampling of an interleaved u8 or f32 source into f32 or u8. */
+static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, int c, int dw, int dh,
+                            iris_resize_mode mode, float *df, uint8_t *d8) {
+    taps tx = {0}, ty = {0};
+    float *tmp = NULL;
+    char *used = NULL;
+    if (make_taps(&tx, sw, dw, mode, 0) || make_taps(&ty, sh, dh, mode, 1)) goto oom;
+    tmp = malloc((size_t)sh * dw * c * sizeof(float));
+    used = calloc((size_t)sh, 1);
+    if (!tmp || !used) goto oom;
+    for (int k = 0; k < ty.start[dh]; k++) used[ty.idx[k]] = 1;
+    size_t srow = (size_t)sw * c, trow = (size_t)dw * c;
+    for (int y = 0; y < sh; y++) {
+        if (!used[y]) continue;
+        float *o = tmp + (size_t)y * trow;
+        for (int x = 0; x < dw; x++, o += c) {
+            for (int ch = 0; ch < c; ch++) o[ch] = 0.f;
+            for (int k = tx.start[x]; k < tx.start[x + 1]; k++) {
+                size_t off = (size_t)y * srow + (size_t)tx.idx[k] * c;
+                float w = tx.w[k];
+                if (s8)
+                    for (int ch = 0; ch < c; ch++) o[ch] += (float)s8[off + ch] * w;
+                else
+                    for (int ch = 0; ch < c; ch++) o[ch] += sf[off + ch] * w;
+            }
+        }
+    }
+    float *acc = malloc(trow * sizeof(float));
+    if (!acc) goto oom;
+    for (int y = 0; y < dh; y++) {
+        for (size_t i = 0; i < trow; i++) acc[i] = 0.f;
+        for (int k = ty.start[y]; k < ty.start[y + 1]; k++) {
+            const float *r = tmp + (size_t)ty.idx[k] * trow;
+            float w = ty.w[k];
+            for (size_t i = 0; i < trow; i++) acc[i] += w * r[i];
+        }
+        if (df) memcpy(df + (size_t)y * trow, acc, trow * sizeof(float));
+        else
+            for (size_t i = 0; i < trow; i++) d8[(size_t)y * trow + i] = to_u8(acc[i]);
+    }
+    free(acc);
+    free(tmp);
+    free(used);
+    taps_free(&tx);
+    taps_free(&ty);
+    return IRIS_OK;
+oom:
+    free(tmp);
+    free(used);
+    taps_free(&tx);
+    taps_free(&ty);
+    return iris_fail(IRIS_ERR_NOMEM, "resize: out of memory for %dx%d -> %dx%d", sw, sh, dw, dh);
+}
+
+/* OpenCV's INTER_AREA for u8 when both factors are whole numbers: an
+   integer box sum, scaled in float and rounded to nearest-even; 2x2 boxes
+   with 1, 3 or 4 channels take its SIMD route, which rounds halves up. */
+static void area_box_u8(const uint8_t *s, int sw, int c, uint8_t *d, int dw, int dh, int kx, int ky) {
+    int area = kx * ky;
+    float scale = 1.f / (float)area;
+    int half_up = kx == 2 && ky == 2 && (c == 1 || c == 3 || c == 4);
+    for (int y = 0; y < dh; y++)
+        for (int x = 0; x < dw; x++)
+            for (int ch = 0; ch < c; ch++) {
+                int sum = 0;
+                for (int j = 0; j < ky; j++) {
+                    const uint8_t *r = s + ((size_t)(y * ky + j) * sw + (size_t)x * kx) * c + ch;
+                    for (int i = 0; i < kx; i++) sum += r[(size_t)i * c];
+                }
+                d[((size_t)y * dw + x) * c + ch] = half_up ? (uint8_t)((sum + 2) >> 2) : to_u8((float)sum * scale);
+            }
+}
+
+iris_status iris_resize_f32(const float *src, int sw, int sh, int c, float *dst, int dw, int dh,
+                            iris_resize_mode mode) {
+    iris_status st = check_dims("resize", sw, sh, c, dw, dh, mode);
+    if (st) return st;
+    if (!src || !dst) return iris_fail(IRIS_ERR_ARG, "resize: NULL buffer");
+    return resample(NULL, src, sw, sh, c, dw, dh, mode, dst, NULL);
+}
+
+static iris_status check_img(const iris_image *img, const char *what) {
+    if (!img || !img->data || img->w < 1 || img->h < 1 || (img->c != 1 && img->c != 3 && img->c != 4))
+        return iris_fail(IRIS_ERR_ARG, "%s: not a valid image", what);
+    return IRIS_OK;
+}
+
+iris_status iris_image_resize(iris_image *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode) {
+    memset(dst, 0, sizeof *dst);
+    iris_status st = check_img(src, "resize");
+    if (st || (st = check_dims("resize", src->w, src->h, src->c, dw, dh, mode))) return st;
+    if ((st = iris_image_alloc(dst, dw, dh, src->c))) return st;
+    if (mode == IRIS_RESIZE_AREA) {
+        double fx = cv_scale(src->w, dw), fy = cv_scale(src->h, dh);
+        int kx = (int)lrint(fx), ky = (int)lrint(fy);
+        if (fabs(fx - kx) < DBL_EPSILON && fabs(fy - ky) < DBL_EPSILON) {
+            area_box_u8(src->data, src->w, src->c, dst->data, dw, dh, kx, ky);
+            return IRIS_OK;
+        }
+    }
+    st = resample(src->data, NULL, src->w, src->h, src->c, dw, dh, mode, NULL, dst->data);
+    if (st) iris_image_free(dst);
+    return st;
+}
+
+iris_status iris_image_resize_short(iris_image *dst, const iris_image *src, int size, iris_resize_mode mode) {
+    memset(dst, 0, sizeof *dst);
+    iris_status st = check_img(src, "resize");
+    if (st) return st;
+    if (size < 1) return iris_fail(IRIS_ERR_ARG, "resize: short side %d", size);
+    int w = src->w, h = src->h;
+    long long nw, nh;
+    if (w <= h) nw = size, nh = (long long)size * h / w;
+    else nh = size, nw = (long long)size * w / h;
+    if (nw > (1 << 24) || nh > (1 << 24)) return iris_fail(IRIS_ERR_ARG, "resize: %lldx%lld is too large", nw, nh);
+    return iris_image_resize(dst, src, (int)nw, (int)nh, mode);
+}
+
+iris_status iris_image_crop(iris_image *dst, const iris_image *src, int x, int y, int w, int h) {
+    memset(dst, 0, sizeof *dst);
+    iris_status st = check_img(src, "crop");
+    if (st) return st;
+    if (w < 1 || h < 1 || x < 0 || y < 0 || x > src->w - w || y > src->h - h)
+        return iris_fail(IRIS_ERR_ARG, "crop: %dx%d at (%d,%d) does not fit in %dx%d", w, h, x, y, src->w, src->h);
+    if ((st = iris_image_alloc(dst, w, h, src->c))) return st;
+    size_t row = (size_t)w * src->c;
+    for (int r = 0; r < h; r++)
+        memcpy(dst->data + (size_t)r * row, src->data + ((size_t)(y + r) * src->w + x) * src->c, row);
+    return IRIS_OK;
+}
+
+/* Python's round() of d/2: halves go to the even neighbour. */
+static int half_even(int d) { return d / 2 + ((d & 1) && ((d / 2) & 1)); }
+
+iris_status iris_image_center_crop(iris_image *dst, const iris_image *src, int cw, int ch) {
+    memset(dst, 0, sizeof *dst);
+    iris_status st = check_img(src, "center crop");
+    if (st) return st;
+    if (cw < 1 || ch < 1 || cw > src->w || ch > src->h)
+        return iris_fail(IRIS_ERR_ARG, "center crop: %dx%d does not fit in %dx%d", cw, ch, src->w, src->h);
+    return iris_image_crop(dst, src, half_even(src->w - cw), half_even(src->h - ch), cw, ch);
+}
+
+iris_letterbox iris_letterbox_geometry(int sw, int sh, int dw, int dh) {
+    iris_letterbox lb = {0};
+    if (sw < 1 || sh < 1 || dw < 1 || dh < 1) return lb;
+    if ((float)dw / sw < (float)dh / sh) lb.new_w = dw, lb.new_h = (int)((long long)sh * dw / sw);
+    else lb.new_h = dh, lb.new_w = (int)((long long)sw * dh / sh);
+    if (lb.new_w < 1) lb.new_w = 1;
+    if (lb.new_h < 1) lb.new_h = 1;
+    lb.off_x = (dw - lb.new_w) / 2;
+    lb.off_y = (dh - lb.new_h) / 2;
+    lb.scale_x = (float)lb.new_w / (float)sw;
+    lb.scale_y = (float)lb.new_h / (float)sh;
+    return lb;
+}
+
+void iris_letterbox_unmap(const iris_letterbox *lb, float *x, float *y) {
+    if (x && lb->scale_x > 0) *x = (*x - (float)lb->off_x) / lb->scale_x;
+    if (y && lb->scale_y > 0) *y = (*y - (float)lb->off_y) / lb->scale_y;
+}
+
+iris_status iris_image_letterbox(iris_image *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode,
+                                 uint8_t fill, iris_letterbox *out_lb) {
+    memset(dst, 0, sizeof *dst);
+    iris_status st = check_img(src, "letterbox");
+    if (st || (st = check_dims("letterbox", src->w, src->h, src->c, dw, dh, mode))) return st;
+    iris_letterbox lb = iris_letterbox_geometry(src->w, src->h, dw, dh);
+    iris_image r;
+    if ((st = iris_image_resize(&r, src, lb.new_w, lb.new_h, mode))) return st;
+    if ((st = iris_image_alloc(dst, dw, dh, src->c))) {
+        iris_image_free(&r);
+        return st;
+    }
+    memset(dst->data, fill, (size_t)dw * dh * src->c);
+    size_t row = (size_t)lb.new_w * src->c;
+    for (int y = 0; y < lb.new_h; y++)
+        memcpy(dst->data + ((size_t)(y + lb.off_y) * dw + lb.off_x) * src->c, r.data + (size_t)y * row, row);
+    iris_image_free(&r);
+    if (out_lb) *out_lb = lb;
+    return IRIS_OK;
+}
+
+iris_status iris_image_letterbox_f32(float *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode,
+                                     float fill, iris_letterbox *out_lb) {
+    iris_status st = check_img(src, "letterbox");
+    if (st || (st = check_dims("letterbox", src->w, src->h, src->c, dw, dh, mode))) return st;
+    if (!dst) return iris_fail(IRIS_ERR_ARG, "letterbox: NULL buffer");
+    int c = src->c;
+    iris_letterbox lb = iris_letterbox_geometry(src->w, src->h, dw, dh);
+    size_t ns = (size_t)src->w * src->h * c;
+    float *f = malloc(ns * sizeof(float));
+    float *r = malloc((size_t)lb.new_w * lb.new_h * c * sizeof(float));
+    if (!f || !r) {
+        free(f), free(r);
+        return iris_fail(IRIS_ERR_NOMEM, "letterbox: out of memory for %dx%d", src->w, src->h);
+    }
+    for (size_t i = 0; i < ns; i++) f[i] = (float)src->data[i] / 255.f;
+    st = resample(NULL, f, src->w, src->h, c, lb.new_w, lb.new_h, mode, r, NULL);
+    free(f);
+    if (st) {
+        free(r);
+        return st;
+    }
+    size_t nd = (size_t)dw * dh * c;
+    for (size_t i = 0; i < nd; i++) dst[i] = fill;
+    size_t row = (size_t)lb.new_w * c;
+    for (int y = 0; y < lb.new_h; y++)
+        memcpy(dst + ((size_t)(y + lb.off_y) * dw + lb.off_x) * c, r + (size_t)y * row, row * sizeof(float));
+    free(r);
+    if (out_lb) *out_lb = lb;
+    return IRIS_OK;
+}
+
+/* Shared by the two NCHW converters: plane p reads source channel src_ch[p]. */
+static void plan_planes(int c, const iris_normalize *n, int src_ch[], float mean[], float sd[]) {
+    for (int p = 0; p < c; p++) {
+        int s = (n && n->bgr && c >= 3 && p < 3) ? 2 - p : p;
+        src_ch[p] = s;
+        mean[p] = n && s < 4 ? n->mean[s] : 0.f;
+        sd[p] = n && s < 4 && n->std[s] != 0.f ? n->std[s] : 1.f;
+    }
+}
+
+iris_status iris_image_to_nchw(const iris_image *img, float *dst, const iris_normalize *n) {
+    iris_status st = check_img(img, "to_nchw");
+    if (st) return st;
+    if (!dst) return iris_fail(IRIS_ERR_ARG, "to_nchw: NULL buffer");
+    int c = img->c, src_ch[4];
+    float mean[4], sd[4];
+    plan_planes(c, n, src_ch, mean, sd);
+    size_t np = (size_t)img->w * img->h;
+    for (int p = 0; p < c; p++) {
+        float *o = dst + (size_t)p * np;
+        const uint8_t *s = img->data + src_ch[p];
+        for (size_t i = 0; i < np; i++) o[i] = ((float)s[i * c] / 255.f - mean[p]) / sd[p];
+    }
+    return IRIS_OK;
+}
+
+iris_status iris_hwc_to_nchw_f32(const float *src, int w, int h, int c, float *dst, const iris_normalize *n) {
+    if (!src || !dst || w < 1 || h < 1 || c < 1 || c > 4)
+        return iris_fail(IRIS_ERR_ARG, "to_nchw: bad arguments (%dx%dx%d)", w, h, c);
+    int src_ch[4];
+    float mean[4], sd[4];
+    plan_planes(c, n, src_ch, mean, sd);
+    size_t np = (size_t)w * h;
+    for (int p = 0; p < c; p++) {
+        float *o = dst + (size_t)p * np;
+        const float *s = src + src_ch[p];
+        for (size_t i = 0; i < np; i++) o[i] = (s[i * c] - mean[p]) / sd[p];
+    }
+    return IRIS_OK;
+}
