@@ -1,73 +1,28 @@
 /* test_ops_norm.c - group/layer/RMS norm and softmax against PyTorch (tests/ref/gen_ops_norm.py,
    computed in float64), on every SIMD path and with 1 and 2 threads; plus error messages. */
-#include <stdlib.h>
-#include <string.h>
-
 #include "../core/backend.h"
-#include "../core/cpu/cpu.h"
-#include "test.h"
+#include "ops_ref.h"
 
 #define REF "ops_norm.safetensors"
-
-static const char *simd_caps[] = {"scalar", "avx2", NULL}; /* NULL: no cap, the best this CPU has */
-
-static void set_simd(const char *cap) {
-    if (cap) setenv("IRIS_SIMD", cap, 1);
-    else unsetenv("IRIS_SIMD");
-    iris_cpu_simd_refresh();
-}
-
-/* Reference tensor copied into the context arena; NULL when the fixture lacks it. */
-static iris_tensor *ref_in(iris_ctx *ctx, const char *name) {
-    iris_safetensors *st = test_ref(REF);
-    iris_tensor *t, *u;
-    if (!st || !iris_safetensors_find(st, name)) return NULL;
-    if (iris_safetensors_get(st, name, &t)) return NULL;
-    u = iris_ctx_upload(ctx, t->dtype, t->ndim, t->ne, t->data);
-    iris_tensor_free(t);
-    return u;
-}
-
-static void check_ref(const iris_tensor *y, const char *name, double atol, double rtol, const char *what) {
-    int64_t n = 0;
-    char key[96];
-    snprintf(key, sizeof key, "%s_y", name);
-    float *want = test_ref_f32(REF, key, &n);
-    float *got = test_read_f32(y);
-    CHECK_MSG(got && y && iris_nelements(y) == n, "%s: output missing or %lld elements, want %lld", what,
-              y ? (long long)iris_nelements(y) : -1LL, (long long)n);
-    if (got && want && y && iris_nelements(y) == n) test_close(got, want, n, atol, rtol, __FILE__, __LINE__, what);
-    free(want);
-    free(got);
-}
 
 static iris_tensor *in(iris_ctx *ctx, const char *name, const char *part) {
     char key[96];
     snprintf(key, sizeof key, "%s_%s", name, part);
-    return ref_in(ctx, key);
+    return ops_ref_in(ctx, REF, key);
 }
 
-/* Every case on every SIMD path x {1, 2} threads. */
-#define FOR_PATHS(...)                                                                    \
-    for (int si_ = 0; si_ < 3; si_++) {                                                   \
-        set_simd(simd_caps[si_]);                                                         \
-        for (int th_ = 1; th_ <= 2; th_++) {                                              \
-            iris_ctx *ctx = test_ctx(th_);                                                \
-            char what[128];                                                               \
-            snprintf(what, sizeof what, "%s/%dt", simd_caps[si_] ? simd_caps[si_] : "best", th_); \
-            __VA_ARGS__                                                                   \
-        }                                                                                 \
-    }                                                                                     \
-    set_simd(NULL);
+static void check_ref(const iris_tensor *y, const char *name, double atol, double rtol, const char *path) {
+    char key[96], what[160];
+    snprintf(key, sizeof key, "%s_y", name);
+    snprintf(what, sizeof what, "%s %s", name, path);
+    ops_ref_check(REF, y, key, atol, rtol, what);
+}
 
 static void group_case(iris_ctx *ctx, const char *name, int groups, float eps, int transposed, const char *path) {
     iris_tensor *x = in(ctx, name, "x");
     if (transposed) x = iris_transpose(ctx, x, -1, -2);
     iris_tensor *y = iris_group_norm(ctx, x, groups, in(ctx, name, "gamma"), in(ctx, name, "beta"), eps);
-    CHECK_MSG(y != NULL, "%s %s: %s", name, path, iris_last_error());
-    char what[160];
-    snprintf(what, sizeof what, "%s %s", name, path);
-    check_ref(y, name, 2e-5, 2e-5, what);
+    check_ref(y, name, 2e-5, 2e-5, path);
 }
 
 TEST(group_norm_matches_torch) {
@@ -77,7 +32,7 @@ TEST(group_norm_matches_torch) {
         group_case(ctx, "gn_2d", 3, 1e-5f, 0, what);
         group_case(ctx, "gn_offset", 8, 1e-6f, 0, what);
         group_case(ctx, "gn_strided", 4, 1e-5f, 1, what);
-    })
+    });
 }
 
 static void layer_case(iris_ctx *ctx, const char *name, float eps, int transposed, int rms, const char *path) {
@@ -85,10 +40,7 @@ static void layer_case(iris_ctx *ctx, const char *name, float eps, int transpose
     if (transposed) x = iris_transpose(ctx, x, -1, -2);
     iris_tensor *y = rms ? iris_rms_norm(ctx, x, in(ctx, name, "gamma"), eps)
                          : iris_layer_norm(ctx, x, in(ctx, name, "gamma"), in(ctx, name, "beta"), eps);
-    CHECK_MSG(y != NULL, "%s %s: %s", name, path, iris_last_error());
-    char what[160];
-    snprintf(what, sizeof what, "%s %s", name, path);
-    check_ref(y, name, 2e-5, 2e-5, what);
+    check_ref(y, name, 2e-5, 2e-5, path);
 }
 
 TEST(layer_norm_matches_torch) {
@@ -99,7 +51,7 @@ TEST(layer_norm_matches_torch) {
         layer_case(ctx, "ln_nogamma", 1e-6f, 0, 0, what);
         layer_case(ctx, "ln_strided", 1e-5f, 1, 0, what);
         layer_case(ctx, "ln_offset", 1e-6f, 0, 0, what);
-    })
+    });
 }
 
 TEST(rms_norm_matches_torch) {
@@ -107,15 +59,12 @@ TEST(rms_norm_matches_torch) {
         layer_case(ctx, "rms_small", 1e-6f, 0, 1, what);
         layer_case(ctx, "rms_llama", 1e-5f, 0, 1, what);
         layer_case(ctx, "rms_nogamma", 1e-5f, 0, 1, what);
-    })
+    });
 }
 
 static void softmax_case(iris_ctx *ctx, const char *name, float scale, const char *path) {
     iris_tensor *y = iris_softmax(ctx, in(ctx, name, "x"), scale, in(ctx, name, "mask"));
-    CHECK_MSG(y != NULL, "%s %s: %s", name, path, iris_last_error());
-    char what[160];
-    snprintf(what, sizeof what, "%s %s", name, path);
-    check_ref(y, name, 1e-6, 2e-6, what);
+    check_ref(y, name, 1e-6, 2e-6, path);
 }
 
 TEST(softmax_matches_torch) {
@@ -131,10 +80,8 @@ TEST(softmax_matches_torch) {
         iris_op_call c = {.op = IRIS_OP_SOFTMAX, .src = {x}, .ip = {1}, .fp = {0.7f}};
         c.dst = x ? iris_ctx_tensor(ctx, IRIS_F32, x->ndim, x->ne) : NULL;
         CHECK_OK(c.dst ? iris_ctx_run(ctx, &c) : IRIS_ERR_ARG);
-        char w2[160];
-        snprintf(w2, sizeof w2, "sm_causal %s", what);
-        check_ref(c.dst, "sm_causal", 1e-6, 2e-6, w2);
-    })
+        check_ref(c.dst, "sm_causal", 1e-6, 2e-6, what);
+    });
 }
 
 /* A masked-out row must be exactly zero and every other row must sum to one (no NaN anywhere). */
@@ -159,7 +106,7 @@ TEST(softmax_masked_rows_are_zero) {
             CHECK(got[40] == 0.0f);
         }
         free(got);
-    })
+    });
 }
 
 /* Two-pass statistics: a row of 1e6 + tiny noise keeps its spread (one-pass float would lose it). */
@@ -170,13 +117,7 @@ TEST(layer_norm_large_offset_hand) {
         iris_tensor *y = iris_layer_norm(ctx, iris_ctx_upload(ctx, IRIS_F32, 1, sh, xv), NULL, NULL, 0.0f);
         CHECK_MSG(y && iris_tensor_read(y, out, sizeof out) == IRIS_OK, "%s: %s", what, iris_last_error());
         for (int i = 0; y && i < 4; i++) CHECK_NEAR(out[i], i % 2 ? 1.0 : -1.0, 1e-6);
-    })
-}
-
-static int failed_with(iris_ctx *ctx, const iris_tensor *y, const char *needle) {
-    int ok = y == NULL && iris_ctx_status(ctx) != IRIS_OK && strstr(iris_last_error(), needle) != NULL;
-    if (!ok) printf("    got: %s\n", iris_last_error());
-    return ok;
+    });
 }
 
 TEST(norm_errors_name_op_and_shapes) {
@@ -184,22 +125,22 @@ TEST(norm_errors_name_op_and_shapes) {
     int64_t s4[4] = {1, 6, 2, 2}, s1[1] = {5}, s2[2] = {3, 4}, s3[2] = {2, 4};
     iris_tensor *x = iris_ctx_tensor(ctx, IRIS_F32, 4, s4);
     iris_tensor *g5 = iris_ctx_tensor(ctx, IRIS_F32, 1, s1);
-    CHECK(failed_with(ctx, iris_group_norm(ctx, x, 4, NULL, NULL, 1e-5f), "group_norm: x f32[1,6,2,2] has 6 channels"));
+    CHECK(ops_failed_with(ctx, iris_group_norm(ctx, x, 4, NULL, NULL, 1e-5f), "group_norm: x f32[1,6,2,2] has 6 channels"));
     ctx = test_ctx(1);
     x = iris_ctx_tensor(ctx, IRIS_F32, 4, s4);
     g5 = iris_ctx_tensor(ctx, IRIS_F32, 1, s1);
-    CHECK(failed_with(ctx, iris_group_norm(ctx, x, 3, g5, NULL, 1e-5f), "group_norm: gamma f32[5]"));
+    CHECK(ops_failed_with(ctx, iris_group_norm(ctx, x, 3, g5, NULL, 1e-5f), "group_norm: gamma f32[5]"));
     ctx = test_ctx(1);
     iris_tensor *a = iris_ctx_tensor(ctx, IRIS_F32, 2, s2);
     g5 = iris_ctx_tensor(ctx, IRIS_F32, 1, s1);
-    CHECK(failed_with(ctx, iris_layer_norm(ctx, a, g5, NULL, 1e-5f), "layer_norm: gamma f32[5] does not match x f32[3,4]"));
+    CHECK(ops_failed_with(ctx, iris_layer_norm(ctx, a, g5, NULL, 1e-5f), "layer_norm: gamma f32[5] does not match x f32[3,4]"));
     ctx = test_ctx(1);
     a = iris_ctx_tensor(ctx, IRIS_F32, 2, s2);
     iris_tensor *m = iris_ctx_tensor(ctx, IRIS_F32, 2, s3);
-    CHECK(failed_with(ctx, iris_softmax(ctx, a, 1.0f, m), "softmax: mask f32[2,4] does not broadcast to x f32[3,4]"));
+    CHECK(ops_failed_with(ctx, iris_softmax(ctx, a, 1.0f, m), "softmax: mask f32[2,4] does not broadcast to x f32[3,4]"));
     ctx = test_ctx(1);
     a = iris_ctx_tensor(ctx, IRIS_F16, 2, s2);
-    CHECK(failed_with(ctx, iris_rms_norm(ctx, a, NULL, 1e-5f), "rms_norm: x f16[3,4] must be f32"));
+    CHECK(ops_failed_with(ctx, iris_rms_norm(ctx, a, NULL, 1e-5f), "rms_norm: x f16[3,4] must be f32"));
     ctx = test_ctx(1);
     CHECK(iris_rms_norm(ctx, NULL, NULL, 1e-5f) == NULL && strstr(iris_last_error(), "rms_norm: missing input"));
 }
