@@ -1,5 +1,348 @@
-/* linear.c - STUB: replaced by the real kernels. */
+/* linear.c - y = x W^T + b with a fused activation, and batched matmul.
+
+   Both cut the output into tiles that the pool's threads take in turn; a tile is one
+   single-threaded GEMM (iris_cpu_sgemm_1t) followed by bias and activation while it is
+   still in cache. Weights that are not f32 are converted a tile of rows at a time into
+   the thread's scratch, never as a whole matrix. Quantized weights with only a few
+   rows of x (decoding one token) skip conversion: x is quantized once and every weight
+   row is dotted with it in its own format (iris_vec_dot), which reads the weights once
+   at their stored size.
+*/
+#include <string.h>
+
+#include "../quant.h"
 #include "cpu.h"
 
-iris_status iris_cpu_linear(void *state, const iris_op_call *c) { (void)state; (void)c; return iris_fail(IRIS_ERR_UNSUPPORTED, "iris_cpu_linear: not yet implemented"); }
-iris_status iris_cpu_matmul(void *state, const iris_op_call *c) { (void)state; (void)c; return iris_fail(IRIS_ERR_UNSUPPORTED, "iris_cpu_matmul: not yet implemented"); }
+#define TILE 256                    /* output tile edge: a 256 x 256 f32 tile is 256 KiB, within L2 */
+#define CONVERT_FLOATS (128 * 1024) /* a converted weight tile stays under 512 KiB */
+#define QDOT_MAX_M 4
+
+static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Sizes every thread's scratch before the pool starts, so no worker reallocates a buffer that
+   another reads: `priv` bytes each, then `shared` more after thread 0's. Returns the shared
+   part (NULL when out of memory). Workers get their part with iris_cpu_scratch(cpu, tid, priv). */
+static char *scratch_setup(iris_cpu *cpu, size_t priv, size_t shared) {
+    for (int t = 1; t < cpu->n_threads; t++)
+        if (!iris_cpu_scratch(cpu, t, priv)) return NULL;
+    char *s0 = iris_cpu_scratch(cpu, 0, priv + shared + 64);
+    return s0 ? s0 + priv : NULL;
+}
+
+/* Rows of t (every dim but the last, with its elements f32 and adjacent) as base + i * ld floats,
+   if its strides allow that. */
+static int rows_layout(const iris_tensor *t, int64_t *ld) {
+    int nd = t->ndim;
+    int64_t K = t->ne[nd - 1];
+    if (t->dtype != IRIS_F32 || (K > 1 && t->nb[nd - 1] != 4)) return 0;
+    int64_t row = -1, expect = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+        if (t->ne[d] == 1) continue;
+        if (row < 0) {
+            row = t->nb[d];
+            expect = row * t->ne[d];
+        } else {
+            if (t->nb[d] != expect) return 0;
+            expect *= t->ne[d];
+        }
+    }
+    if (row < 0) row = K * 4; /* a single row */
+    if (row % 4 || row / 4 < K) return 0;
+    *ld = row / 4;
+    return 1;
+}
+
+static float elem_f32(iris_dtype t, const char *p) {
+    switch (t) {
+    case IRIS_F32: return *(const float *)p;
+    case IRIS_F16: return iris_f16_to_f32(*(const uint16_t *)p);
+    case IRIS_BF16: return iris_bf16_to_f32(*(const uint16_t *)p);
+    default: return 0;
+    }
+}
+
+/* Contiguous f32 copy of a plain-typed (f32/f16/bf16) tensor with any strides. */
+static void gather_f32(const iris_tensor *t, float *dst) {
+    const int64_t *ne = t->ne, *nb = t->nb;
+    int nd = t->ndim;
+    int64_t n = ne[nd - 1];
+    int64_t dims[4] = {1, 1, 1, 1}, strides[4] = {0, 0, 0, 0};
+    for (int d = 0; d < nd - 1; d++) dims[4 - nd + d] = ne[d], strides[4 - nd + d] = nb[d];
+    for (int64_t i0 = 0; i0 < dims[0]; i0++)
+        for (int64_t i1 = 0; i1 < dims[1]; i1++)
+            for (int64_t i2 = 0; i2 < dims[2]; i2++) {
+                const char *src =
+                    (const char *)t->data + i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
+                if (t->dtype == IRIS_F32 && (n == 1 || nb[nd - 1] == 4))
+                    memcpy(dst, src, (size_t)n * sizeof(float));
+                else if (n == 1 || nb[nd - 1] == (int64_t)iris_dtype_get(t->dtype)->type_size)
+                    iris_dequantize_row(t->dtype, src, dst, n);
+                else
+                    for (int64_t k = 0; k < n; k++) dst[k] = elem_f32(t->dtype, src + k * nb[nd - 1]);
+                dst += n;
+            }
+}
+
+/* y rows += bias (per column), then the activation; y is m rows of n with stride ldy. */
+static void epilogue(float *y, int64_t ldy, int64_t m, int64_t n, const float *bias, iris_act act, float alpha) {
+    for (int64_t i = 0; i < m; i++) {
+        float *r = y + i * ldy;
+        if (bias)
+            for (int64_t j = 0; j < n; j++) r[j] += bias[j];
+        if (act != IRIS_ACT_NONE) iris_cpu_act(act, alpha, r, n);
+    }
+}
+
+/* ---- linear ---- */
+
+typedef struct {
+    iris_cpu *cpu;
+    const float *x; /* [M, K], row stride ldx */
+    int64_t ldx, M, N, K;
+    const char *w; /* [N, K] rows of type wt, row stride ldw bytes */
+    int64_t ldw;
+    iris_dtype wt;
+    const float *bias;
+    float *y; /* [M, N] */
+    int64_t tm, tn, n_mt; /* tile sizes; tiles along M per tile column */
+    size_t priv, wtile_bytes;
+    iris_act act;
+    float alpha;
+    /* quantized matrix-vector path */
+    const char *xq;
+    size_t xq_row;
+} linear_job;
+
+static void linear_tiles(void *arg, int64_t begin, int64_t end, int tid) {
+    linear_job *j = arg;
+    char *scr = iris_cpu_scratch(j->cpu, tid, j->priv);
+    float *wtile = (float *)scr;
+    void *work = scr + j->wtile_bytes;
+    int64_t have = -1; /* first weight row held converted in wtile */
+    for (int64_t it = begin; it < end; it++) {
+        int64_t n0 = it / j->n_mt * j->tn, m0 = it % j->n_mt * j->tm;
+        int64_t n = min64(j->tn, j->N - n0), m = min64(j->tm, j->M - m0);
+        const float *wf = wtile;
+        int64_t ldw = j->K;
+        if (j->wt == IRIS_F32) {
+            wf = (const float *)(j->w + n0 * j->ldw);
+            ldw = j->ldw / 4;
+        } else if (have != n0) {
+            for (int64_t r = 0; r < n; r++) iris_dequantize_row(j->wt, j->w + (n0 + r) * j->ldw, wtile + r * j->K, j->K);
+            have = n0;
+        }
+        float *y = j->y + m0 * j->N + n0;
+        iris_cpu_sgemm_1t(1, m, n, j->K, 1.0f, j->x + m0 * j->ldx, j->ldx, wf, ldw, 0.0f, y, j->N, work);
+        epilogue(y, j->N, m, n, j->bias ? j->bias + n0 : NULL, j->act, j->alpha);
+    }
+}
+
+static void linear_qdot(void *arg, int64_t begin, int64_t end, int tid) {
+    linear_job *j = arg;
+    (void)tid;
+    for (int64_t m = 0; m < j->M; m++) {
+        const char *xq = j->xq + m * j->xq_row;
+        float *y = j->y + m * j->N;
+        for (int64_t n = begin; n < end; n++) y[n] = iris_vec_dot(j->wt, j->K, j->w + n * j->ldw, xq);
+        epilogue(y + begin, j->N, 1, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
+    }
+}
+
+iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
+    iris_cpu *cpu = state;
+    const iris_tensor *x = c->src[0], *w = c->src[1], *b = c->src[2];
+    int64_t K = w->ne[1], N = w->ne[0], M = K ? iris_nelements(x) / K : 0;
+    if (M == 0 || N == 0) return IRIS_OK;
+    linear_job j = {.cpu = cpu, .M = M, .N = N, .K = K, .w = w->data, .ldw = w->nb[0], .wt = w->dtype,
+                    .y = c->dst->data, .act = (iris_act)c->ip[0], .alpha = c->fp[0]};
+    const iris_dtype_info *wi = iris_dtype_get(w->dtype);
+    int qdot = wi->is_quantized && M <= QDOT_MAX_M;
+    int64_t ldx = 0;
+    int x_direct = rows_layout(x, &ldx);
+    int bias_direct = !b || (b->dtype == IRIS_F32 && (N == 1 || b->nb[0] == 4));
+    iris_dtype vt = qdot ? iris_vec_dot_type(w->dtype) : IRIS_F32;
+    size_t xq_row = qdot ? iris_row_bytes(vt, K) : 0;
+
+    /* shared: x made contiguous, x quantized, bias in f32 */
+    size_t sz_x = x_direct ? 0 : align64((size_t)(M * K) * sizeof(float));
+    size_t sz_q = align64((size_t)M * xq_row), sz_b = bias_direct ? 0 : align64((size_t)N * sizeof(float));
+    if (qdot) {
+        j.tn = N;
+        j.priv = 64;
+    } else {
+        j.tm = M <= 2 * TILE ? M : TILE;
+        j.tn = TILE;
+        if (w->dtype != IRIS_F32) {
+            j.tn = CONVERT_FLOATS / (K ? K : 1) / 16 * 16;
+            j.tn = j.tn < 16 ? 16 : j.tn > TILE ? TILE : j.tn;
+        }
+        j.tn = min64(j.tn, N);
+        j.wtile_bytes = w->dtype == IRIS_F32 ? 0 : align64((size_t)(j.tn * K) * sizeof(float));
+        j.priv = j.wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j.tm, j.tn, K));
+    }
+    char *shared = scratch_setup(cpu, j.priv, sz_x + sz_q + sz_b);
+    if (!shared) return iris_fail(IRIS_ERR_NOMEM, "linear: out of memory for scratch (%zu MiB)", (j.priv + sz_x + sz_q + sz_b) >> 20);
+
+    if (x_direct) {
+        j.x = x->data;
+        j.ldx = ldx;
+    } else {
+        gather_f32(x, (float *)shared);
+        j.x = (const float *)shared;
+        j.ldx = K;
+    }
+    if (b) {
+        if (bias_direct) {
+            j.bias = b->data;
+        } else {
+            float *bf = (float *)(shared + sz_x + sz_q);
+            gather_f32(b, bf);
+            j.bias = bf;
+        }
+    }
+    if (qdot) {
+        char *xq = shared + sz_x;
+        for (int64_t m = 0; m < M; m++) {
+            iris_status st = iris_quantize_row(vt, j.x + m * j.ldx, xq + m * (int64_t)xq_row, K);
+            if (st) return st;
+        }
+        j.xq = xq;
+        j.xq_row = xq_row;
+        iris_pool_for(cpu->pool, N, 16, linear_qdot, &j);
+        return IRIS_OK;
+    }
+    j.n_mt = (M + j.tm - 1) / j.tm;
+    int64_t items = j.n_mt * ((N + j.tn - 1) / j.tn);
+    iris_pool_for(cpu->pool, items, 1, linear_tiles, &j);
+    return IRIS_OK;
+}
+
+/* ---- matmul ---- */
+
+typedef struct {
+    iris_cpu *cpu;
+    int trans_b;
+    int64_t M, N, K;
+    /* batch: dst has nbat = bd[0]*bd[1] matrices; a/b step by these byte strides per batch index (0 = broadcast) */
+    int64_t bd[2], sa[2], sb[2];
+    const char *a, *b;
+    int64_t lda, ldb;
+    float *y;
+    int64_t tm, tn, n_mt, n_nt;
+    size_t priv;
+} matmul_job;
+
+static void matmul_tiles(void *arg, int64_t begin, int64_t end, int tid) {
+    matmul_job *j = arg;
+    void *work = iris_cpu_scratch(j->cpu, tid, j->priv);
+    int64_t per = j->n_mt * j->n_nt;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t bi = it / per, t = it % per;
+        int64_t b0 = bi / j->bd[1], b1 = bi % j->bd[1];
+        int64_t m0 = t / j->n_nt * j->tm, n0 = t % j->n_nt * j->tn;
+        int64_t m = min64(j->tm, j->M - m0), n = min64(j->tn, j->N - n0);
+        const float *a = (const float *)(j->a + b0 * j->sa[0] + b1 * j->sa[1]) + m0 * j->lda;
+        const float *b = (const float *)(j->b + b0 * j->sb[0] + b1 * j->sb[1]);
+        b += j->trans_b ? n0 * j->ldb : n0;
+        float *y = j->y + bi * j->M * j->N + m0 * j->N + n0;
+        iris_cpu_sgemm_1t(j->trans_b, m, n, j->K, 1.0f, a, j->lda, b, j->ldb, 0.0f, y, j->N, work);
+    }
+}
+
+/* Matrix (last two dims) of t usable in place: f32 with one of its two strides 1 element. Sets the
+   leading dimension and whether the layout is transposed relative to row-major. */
+static int matrix_direct(const iris_tensor *t, int64_t *ld, int *transposed) {
+    int nd = t->ndim;
+    int64_t r = t->ne[nd - 2], cdim = t->ne[nd - 1], sr = t->nb[nd - 2], sc = t->nb[nd - 1];
+    if (t->dtype != IRIS_F32) return 0;
+    if ((sc == 4 || cdim == 1) && sr % 4 == 0 && (r == 1 || sr / 4 >= cdim)) {
+        *ld = r == 1 ? (cdim > 0 ? cdim : 1) : sr / 4;
+        *transposed = 0;
+        return 1;
+    }
+    if ((sr == 4 || r == 1) && sc % 4 == 0 && (cdim == 1 || sc / 4 >= r)) {
+        *ld = cdim == 1 ? (r > 0 ? r : 1) : sc / 4;
+        *transposed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Byte strides of t's batch dims, aligned right to the 2 batch dims of dst (0 where t broadcasts). */
+static void batch_strides(const iris_tensor *t, const int64_t *contig, int64_t *s) {
+    int nbat = t->ndim - 2;
+    s[0] = s[1] = 0;
+    for (int d = 0; d < nbat; d++) {
+        int o = 2 - nbat + d;
+        s[o] = t->ne[d] == 1 ? 0 : contig ? contig[d] : t->nb[d];
+    }
+}
+
+iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
+    iris_cpu *cpu = state;
+    const iris_tensor *a = c->src[0], *b = c->src[1];
+    iris_tensor *dst = c->dst;
+    int trans_b = c->ip[0] != 0;
+    int na = a->ndim, nbd = b->ndim, nd = dst->ndim;
+    matmul_job j = {.cpu = cpu, .M = a->ne[na - 2], .K = a->ne[na - 1], .N = dst->ne[nd - 1], .y = dst->data};
+    j.bd[0] = nd >= 4 ? dst->ne[nd - 4] : 1;
+    j.bd[1] = nd >= 3 ? dst->ne[nd - 3] : 1;
+    int64_t nbat = j.bd[0] * j.bd[1];
+    if (j.M == 0 || j.N == 0 || nbat == 0) return IRIS_OK;
+
+    int a_tr = 0, b_tr = 0;
+    int64_t lda = 0, ldb = 0;
+    int a_direct = matrix_direct(a, &lda, &a_tr) && !a_tr;
+    int b_direct = matrix_direct(b, &ldb, &b_tr);
+    size_t sz_a = a_direct ? 0 : align64((size_t)iris_nelements(a) * sizeof(float));
+    size_t sz_b = b_direct ? 0 : align64((size_t)iris_nelements(b) * sizeof(float));
+
+    /* few large products: tile each one; many small ones: one per item */
+    double flops = 2.0 * (double)j.M * (double)j.N * (double)j.K;
+    if (nbat >= 2 * cpu->n_threads || flops < 4e6) {
+        j.tm = j.M, j.tn = j.N;
+    } else {
+        j.tm = j.M <= 2 * TILE ? j.M : TILE;
+        j.tn = min64(TILE, j.N);
+    }
+    j.n_mt = (j.M + j.tm - 1) / j.tm;
+    j.n_nt = (j.N + j.tn - 1) / j.tn;
+    j.priv = align64(iris_cpu_sgemm_work_bytes(j.tm, j.tn, j.K));
+    char *shared = scratch_setup(cpu, j.priv, sz_a + sz_b);
+    if (!shared) return iris_fail(IRIS_ERR_NOMEM, "matmul: out of memory for scratch");
+
+    int64_t ca[2], cb[2]; /* batch strides of the contiguous copies */
+    if (a_direct) {
+        j.a = a->data;
+        j.lda = lda;
+        batch_strides(a, NULL, j.sa);
+    } else {
+        gather_f32(a, (float *)shared);
+        j.a = shared;
+        j.lda = j.K;
+        int64_t s = j.M * j.K * 4;
+        for (int d = na - 3; d >= 0; d--) ca[d] = s, s *= a->ne[d];
+        batch_strides(a, ca, j.sa);
+    }
+    if (b_direct) {
+        j.b = b->data;
+        j.ldb = ldb;
+        j.trans_b = trans_b ^ b_tr;
+        batch_strides(b, NULL, j.sb);
+    } else {
+        gather_f32(b, (float *)(shared + sz_a));
+        j.b = shared + sz_a;
+        j.trans_b = trans_b;
+        j.ldb = b->ne[nbd - 1];
+        int64_t s = b->ne[nbd - 2] * b->ne[nbd - 1] * 4;
+        for (int d = nbd - 3; d >= 0; d--) cb[d] = s, s *= b->ne[d];
+        batch_strides(b, cb, j.sb);
+    }
+    if (j.K == 0) {
+        memset(j.y, 0, (size_t)(nbat * j.M * j.N) * sizeof(float));
+        return IRIS_OK;
+    }
+    iris_pool_for(cpu->pool, nbat * j.n_mt * j.n_nt, 1, matmul_tiles, &j);
+    return IRIS_OK;
+}
