@@ -46,6 +46,9 @@ iris_tensor *iris_permute(iris_ctx *ctx, const iris_tensor *x, const int *perm);
 iris_tensor *iris_concat(iris_ctx *ctx, const iris_tensor *a, const iris_tensor *b, int dim);
 /* Rows ids (I32 [n]) of table [V, D] (any dtype, also quantized) -> F32 [n, D]. */
 iris_tensor *iris_get_rows(iris_ctx *ctx, const iris_tensor *table, const iris_tensor *ids);
+/* Writes src (converted) into the existing contiguous tensor dst of the same shape, e.g. a
+   narrowed view of a KV cache; returns dst. dst is F32, F16 or BF16. */
+iris_tensor *iris_copy_into(iris_ctx *ctx, iris_tensor *dst, const iris_tensor *src);
 
 /* ---- matrix products ---- */
 /* x [..., K], weight [N, K], bias [N] or NULL -> [..., N], then act (alpha for leaky). */
