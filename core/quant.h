@@ -62,4 +62,17 @@ iris_dtype iris_vec_dot_type(iris_dtype w);
    Uses AVX2/AVX-512 when the CPU has them (core/cpu/quant_dot.c). */
 float iris_vec_dot(iris_dtype wt, int64_t n, const void *w, const void *x);
 
+/* ---- additions (quant.c) ---- */
+
+/* Quantizes activations for iris_vec_dot: t is iris_vec_dot_type(w). Same as iris_quantize_row
+   except for Q8_0, which rounds as ggml's x86 CPU backend does at run time (q = x * (127/amax),
+   ties to even) rather than as the file reference (q = x * (1/d), ties away from zero); they
+   differ in rare last-bit cases. Use this for activations, iris_quantize_row for weights. */
+iris_status iris_quantize_row_dot(iris_dtype t, const float *src, void *dst, int64_t n);
+
+/* out[r] = iris_vec_dot(wt, n, w + r*w_stride bytes, x) for r < nrows: the matrix-vector
+   form (the kernel is chosen once). All zeros if n is not a whole number of blocks. */
+void iris_vec_dot_rows(iris_dtype wt, int64_t n, int64_t nrows, const void *w, size_t w_stride, const void *x,
+                       float *out);
+
 #endif

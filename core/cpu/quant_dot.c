@@ -1,0 +1,853 @@
+/* quant_dot.c - the dot-product kernels behind iris_vec_dot.
+
+   Matrix-vector products on quantized weights spend nearly all their time
+   here (a Llama decode step is one dot per weight row), so Q4_0, Q8_0, Q4_K,
+   Q5_K and Q6_K have AVX2 and AVX-512 VNNI kernels; the other types have a
+   portable path (and Q5_0 an AVX2 one). The arithmetic is ggml's: an integer
+   dot per block (exact, so every path agrees on it), scaled by the f16 block
+   scales as float and accumulated in float, so results differ from
+   llama.cpp's only by float summation order.
+*/
+#include "quant_dot.h"
+
+#include <math.h>
+
+#include "cpu.h"
+
+#if defined(IRIS_X86)
+#include <immintrin.h>
+#define IRIS_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
+#endif
+
+#define h2f iris_qdot_h2f
+
+/* ============================================================ portable C */
+
+static float dot_f32_scalar(int64_t n, const void *vw, const void *vx) {
+    const float *w = vw, *x = vx;
+    float s[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += w[i + k] * x[i + k];
+    for (; i < n; i++) s[0] += w[i] * x[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static float dot_f16_scalar(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    float s[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += h2f(w[i + k]) * h2f(x[i + k]);
+    for (; i < n; i++) s[0] += h2f(w[i]) * h2f(x[i]);
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static inline float bf2f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static float dot_bf16_scalar(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw;
+    const float *x = vx;
+    float s[4] = {0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int k = 0; k < 4; k++) s[k] += bf2f(w[i + k]) * x[i + k];
+    for (; i < n; i++) s[0] += bf2f(w[i]) * x[i];
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static float dot_i32_scalar(int64_t n, const void *vw, const void *vx) {
+    const int32_t *w = vw;
+    const float *x = vx;
+    float s = 0;
+    for (int64_t i = 0; i < n; i++) s += (float)w[i] * x[i];
+    return s;
+}
+
+static inline uint32_t u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static float dot_q4_0_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_0 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    float acc = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int sum = 0;
+        for (int j = 0; j < 16; j++)
+            sum += ((w[i].qs[j] & 15) - 8) * x[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * x[i].qs[j + 16];
+        acc += (float)sum * (h2f(w[i].d) * h2f(x[i].d));
+    }
+    return acc;
+}
+
+/* The _1 types carry a min m: sum (d*q + m) * dx*y = d*dx*sum(q*y) + m*dx*sum(y), sum(y) exact. */
+static float dot_q4_1_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_1 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    float acc = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int sum = 0, sumy = 0;
+        for (int j = 0; j < 16; j++) {
+            sum += (w[i].qs[j] & 15) * x[i].qs[j] + (w[i].qs[j] >> 4) * x[i].qs[j + 16];
+            sumy += x[i].qs[j] + x[i].qs[j + 16];
+        }
+        const float dx = h2f(x[i].d);
+        acc += (float)sum * (h2f(w[i].d) * dx) + (float)sumy * (h2f(w[i].m) * dx);
+    }
+    return acc;
+}
+
+static float dot_q5_0_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q5_0 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    float acc = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const uint32_t qh = u32le(w[i].qh);
+        int sum = 0;
+        for (int j = 0; j < 16; j++) {
+            int lo = ((w[i].qs[j] & 15) | (int)((qh >> j) & 1) << 4) - 16;
+            int hi = ((w[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) - 16;
+            sum += lo * x[i].qs[j] + hi * x[i].qs[j + 16];
+        }
+        acc += (float)sum * (h2f(w[i].d) * h2f(x[i].d));
+    }
+    return acc;
+}
+
+static float dot_q5_1_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q5_1 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    float acc = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const uint32_t qh = u32le(w[i].qh);
+        int sum = 0, sumy = 0;
+        for (int j = 0; j < 16; j++) {
+            int lo = (w[i].qs[j] & 15) | (int)((qh >> j) & 1) << 4;
+            int hi = (w[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            sum += lo * x[i].qs[j] + hi * x[i].qs[j + 16];
+            sumy += x[i].qs[j] + x[i].qs[j + 16];
+        }
+        const float dx = h2f(x[i].d);
+        acc += (float)sum * (h2f(w[i].d) * dx) + (float)sumy * (h2f(w[i].m) * dx);
+    }
+    return acc;
+}
+
+static float dot_q8_0_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q8_0 *w = vw, *x = vx;
+    float acc = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int sum = 0;
+        for (int j = 0; j < 32; j++) sum += w[i].qs[j] * x[i].qs[j];
+        acc += (float)sum * (h2f(w[i].d) * h2f(x[i].d));
+    }
+    return acc;
+}
+
+/* K-quants: the portable path unpacks a super-block's integer levels, then dots them. */
+
+static inline int dot16(const int8_t *a, const int8_t *b) {
+    int s = 0;
+    for (int l = 0; l < 16; l++) s += a[l] * b[l];
+    return s;
+}
+
+static float dot_q2_k_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q2_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    int8_t q[256];
+    float acc = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        for (int k = 0; k < 256; k++) q[k] = (int8_t)((w[i].qs[32 * (k / 128) + k % 32] >> (2 * ((k / 32) % 4))) & 3);
+        int isum = 0, summ = 0;
+        for (int j = 0; j < 16; j++) {
+            isum += (w[i].scales[j] & 15) * dot16(q + 16 * j, x[i].qs + 16 * j);
+            summ += (w[i].scales[j] >> 4) * x[i].bsums[j];
+        }
+        acc += x[i].d * h2f(w[i].d) * (float)isum - x[i].d * h2f(w[i].dmin) * (float)summ;
+    }
+    return acc;
+}
+
+static float dot_q3_k_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q3_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    int8_t q[256];
+    float acc = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        const uint8_t *s = w[i].scales;
+        for (int k = 0; k < 256; k++) {
+            int v = (w[i].qs[32 * (k / 128) + k % 32] >> (2 * ((k / 32) % 4))) & 3;
+            q[k] = (int8_t)(v - (((w[i].hmask[k % 32] >> (k / 32)) & 1) ? 0 : 4));
+        }
+        int isum = 0;
+        for (int j = 0; j < 16; j++) {
+            int sc = ((j < 8 ? s[j] & 15 : s[j - 8] >> 4) | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
+            isum += sc * dot16(q + 16 * j, x[i].qs + 16 * j);
+        }
+        acc += x[i].d * h2f(w[i].d) * (float)isum;
+    }
+    return acc;
+}
+
+static inline void k4_scale_min(const uint8_t s[12], int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
+}
+
+/* Q4_K and Q5_K: one super-block's dot from its unpacked levels q (0..31). */
+static float k4_block(const uint8_t scales[12], iris_half d, iris_half dmin, const int8_t *q,
+                      const iris_block_q8_k *x) {
+    int isum = 0, summ = 0;
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k4_scale_min(scales, j, &sc, &m);
+        isum += sc * (dot16(q + 32 * j, x->qs + 32 * j) + dot16(q + 32 * j + 16, x->qs + 32 * j + 16));
+        summ += m * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
+    }
+    return x->d * h2f(d) * (float)isum - x->d * h2f(dmin) * (float)summ;
+}
+
+/* element 64c + l (l < 32) is the low nibble of qs[32c + l], 64c + 32 + l the high one */
+static inline int k4_nibble(const uint8_t *qs, int k) { return (qs[32 * (k / 64) + k % 32] >> (4 * ((k / 32) & 1))) & 15; }
+
+static float dot_q4_k_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    int8_t q[256];
+    float acc = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        for (int k = 0; k < 256; k++) q[k] = (int8_t)k4_nibble(w[i].qs, k);
+        acc += k4_block(w[i].scales, w[i].d, w[i].dmin, q, &x[i]);
+    }
+    return acc;
+}
+
+static float dot_q5_k_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q5_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    int8_t q[256];
+    float acc = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        for (int k = 0; k < 256; k++) q[k] = (int8_t)(k4_nibble(w[i].qs, k) | ((w[i].qh[k % 32] >> (k / 32)) & 1) << 4);
+        acc += k4_block(w[i].scales, w[i].d, w[i].dmin, q, &x[i]);
+    }
+    return acc;
+}
+
+static float dot_q6_k_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q6_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    int8_t q[256];
+    float acc = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        for (int k = 0; k < 256; k++) {
+            const int h = k / 128, r = k % 128, s = r / 64, l = r % 64;
+            int lo = (w[i].ql[64 * h + l] >> (4 * s)) & 15;
+            int hi = (w[i].qh[32 * h + l % 32] >> (2 * (l / 32 + 2 * s))) & 3;
+            q[k] = (int8_t)((lo | hi << 4) - 32);
+        }
+        int isum = 0;
+        for (int j = 0; j < 16; j++) isum += w[i].scales[j] * dot16(q + 16 * j, x[i].qs + 16 * j);
+        acc += x[i].d * h2f(w[i].d) * (float)isum;
+    }
+    return acc;
+}
+
+static float dot_q8_k_scalar(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q8_k *w = vw, *x = vx;
+    float acc = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        int isum = 0;
+        for (int j = 0; j < 256; j++) isum += w[i].qs[j] * x[i].qs[j];
+        acc += w[i].d * x[i].d * (float)isum;
+    }
+    return acc;
+}
+
+/* Round to nearest even for |v| < 2^22, as _mm256_round_ps does (and no UB on NaN). */
+static inline int round_even(float v) {
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static void quantize_q8_0_scalar(const float *x, iris_block_q8_0 *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) {
+            float a = fabsf(x[j]);
+            amax = a > amax ? a : amax;
+        }
+        const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+        y[i].d = iris_f32_to_f16(d);
+        for (int j = 0; j < 32; j++) {
+            int q = round_even(x[j] * id);
+            y[i].qs[j] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+        }
+    }
+}
+
+/* ============================================================ AVX2 */
+#if defined(IRIS_X86)
+
+IRIS_AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* 8 int32 sums of 4 products each of signed bytes a and b (|b| <= 127). */
+IRIS_AVX2 static inline __m256i dot_i8(__m256i a, __m256i b) {
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+IRIS_AVX2 static float dot_f32_avx2(int64_t n, const void *vw, const void *vx) {
+    const float *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+
+IRIS_AVX2 static float dot_f16_avx2(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+#define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(LDH(w + i), LDH(x + i), a0);
+        a1 = _mm256_fmadd_ps(LDH(w + i + 8), LDH(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LDH(w + i), LDH(x + i), a0);
+#undef LDH
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += _cvtsh_ss(w[i]) * _cvtsh_ss(x[i]);
+    return s;
+}
+
+IRIS_AVX2 static float dot_bf16_avx2(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw;
+    const float *x = vx;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+#define LDB(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_fmadd_ps(LDB(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(LDB(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LDB(w + i), _mm256_loadu_ps(x + i), a0);
+#undef LDB
+    float s = hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) s += bf2f(w[i]) * x[i];
+    return s;
+}
+
+/* The 32 nibbles of a Q4 block as bytes in element order: low nibbles, then high. */
+IRIS_AVX2 static inline __m256i nibbles32(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
+}
+
+IRIS_AVX2 static float dot_q4_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_0 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    const int64_t nb = n / 32;
+    const __m256i eight = _mm256_set1_epi8(8);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i a0 = _mm256_sub_epi8(nibbles32(w[i].qs), eight);
+        __m256i a1 = _mm256_sub_epi8(nibbles32(w[i + 1].qs), eight);
+        __m256i p0 = dot_i8(a0, _mm256_loadu_si256((const __m256i *)x[i].qs));
+        __m256i p1 = dot_i8(a1, _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)), _mm256_cvtepi32_ps(p1),
+                               acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p = dot_i8(_mm256_sub_epi8(nibbles32(w[i].qs), eight), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* Byte j is 0xff where bit j of `bits` is set. */
+IRIS_AVX2 static inline __m256i bits_to_bytes(uint32_t bits) {
+    const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), spread);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q5_0 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    const __m256i sixteen = _mm256_set1_epi8(16);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        /* q - 16 = nibble - 16 where the fifth bit is clear, nibble where it is set */
+        __m256i a = _mm256_sub_epi8(nibbles32(w[i].qs), _mm256_andnot_si256(bits_to_bytes(u32le(w[i].qh)), sixteen));
+        __m256i p = dot_i8(a, _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+IRIS_AVX2 static float dot_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q8_0 *w = vw, *x = vx;
+    const int64_t nb = n / 32;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[i + 1].qs),
+                            _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)), _mm256_cvtepi32_ps(p1),
+                               acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* Unpacks the 8 scales and 8 mins of a Q4_K/Q5_K block; returns sum_j m_j * (bsums of sub-block j). */
+static inline int k4_scales(const uint8_t s[12], const int16_t *bsums, uint8_t sc[8]) {
+    int summ = 0;
+    for (int j = 0; j < 8; j++) {
+        int a, m;
+        k4_scale_min(s, j, &a, &m);
+        sc[j] = (uint8_t)a;
+        summ += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    return summ;
+}
+
+IRIS_AVX2 static float dot_q4_k_avx2(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8];
+        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
+            __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
+            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c]));
+            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
+    }
+    return hsum8(acc) - accm;
+}
+
+IRIS_AVX2 static float dot_q5_k_avx2(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q5_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8];
+        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
+        __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++, hb = _mm256_srli_epi16(hb, 2)) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
+            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
+            __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
+            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c]));
+            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
+    }
+    return hsum8(acc) - accm;
+}
+
+/* sum_j scales[j] * bsums[j] over the 16 sub-blocks: the Q6_K -32 offset term. */
+static inline int q6_offset(const int8_t *scales, const int16_t *bsums) {
+    int s = 0;
+    for (int j = 0; j < 16; j++) s += scales[j] * bsums[j];
+    return s;
+}
+
+IRIS_AVX2 static float dot_q6_k_avx2(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q6_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 256; i++) {
+        __m256i sumi = _mm256_setr_epi32(-32 * q6_offset(w[i].scales, x[i].bsums), 0, 0, 0, 0, 0, 0, 0);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[i].ql + 64 * h;
+            const int8_t *sc = w[i].scales + 8 * h, *y = x[i].qs + 128 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
+                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum8(acc);
+}
+
+IRIS_AVX2 static void quantize_q8_0_avx2(const float *x, iris_block_q8_0 *y, int64_t nb) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        __m256 v[4];
+        for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                                 _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        y[i].d = iris_f32_to_f16(amax / 127.f);
+        const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(
+                _mm256_round_ps(_mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        /* packs work per 128-bit lane: the dword permute restores element order */
+        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[i].qs, p);
+    }
+}
+
+/* ============================================================ AVX-512 */
+
+IRIS_AVX512 static float dot_f32_avx512(int64_t n, const void *vw, const void *vx) {
+    const float *w = vw, *x = vx;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    if (i < n) { /* masked tail: up to 31 elements */
+        for (int k = 0; k < 2 && i < n; k++, i += 16) {
+            const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, w + i), _mm512_maskz_loadu_ps(mk, x + i), a0);
+        }
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+IRIS_AVX512 static float dot_f16_avx512(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw, *x = vx;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+    int64_t i = 0;
+#define LDH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm512_fmadd_ps(LDH(w + i), LDH(x + i), a0);
+        a1 = _mm512_fmadd_ps(LDH(w + i + 16), LDH(x + i + 16), a1);
+    }
+#undef LDH
+    for (; i < n; i += 16) {
+        const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, w + i)),
+                             _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, x + i)), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+}
+
+IRIS_AVX512 static float dot_bf16_avx512(int64_t n, const void *vw, const void *vx) {
+    const uint16_t *w = vw;
+    const float *x = vx;
+    __m512 a0 = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 wf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mk, w + i)), 16));
+        a0 = _mm512_fmadd_ps(wf, _mm512_maskz_loadu_ps(mk, x + i), a0);
+    }
+    return _mm512_reduce_add_ps(a0);
+}
+
+IRIS_AVX512VNNI static inline __m512 d2(float d0, float d1) {
+    return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
+}
+
+IRIS_AVX512VNNI static inline __m512i load2x256(const void *a, const void *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                              _mm256_loadu_si256((const __m256i *)b), 1);
+}
+
+IRIS_AVX512VNNI static float dot_q8_0_vnni(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q8_0 *w = vw, *x = vx;
+    const int64_t nb = n / 32;
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) { /* two blocks per register */
+        const __m512i a = load2x256(w[i].qs, w[i + 1].qs), b = load2x256(x[i].qs, x[i + 1].qs);
+        const __m512i sb = _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), zero, b); /* b * sign(a) */
+        const __m512i p = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(a), sb);
+        acc = _mm512_fmadd_ps(d2(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d), _cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)),
+                              _mm512_cvtepi32_ps(p), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (i < nb) {
+        const __m256i a = _mm256_loadu_si256((const __m256i *)w[i].qs), b = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
+        const __m256 f = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p));
+        s += hsum8(f);
+    }
+    return s;
+}
+
+IRIS_AVX512VNNI static float dot_q4_0_vnni(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_0 *w = vw;
+    const iris_block_q8_0 *x = vx;
+    const int64_t nb = n / 32;
+    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+    /* [a.qs, b.qs] and the same >> 4 -> [a lo, a hi, b lo, b hi] in 128-bit lanes */
+    const __m512i order = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 2 <= nb; i += 2) {
+        const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)w[i + 1].qs),
+                                           _mm_loadu_si128((const __m128i *)w[i].qs));
+        __m512i u = _mm512_permutex2var_epi64(_mm512_castsi256_si512(q), order,
+                                              _mm512_castsi256_si512(_mm256_srli_epi16(q, 4)));
+        u = _mm512_and_si512(u, m4);
+        const __m512i y = load2x256(x[i].qs, x[i + 1].qs);
+        /* sum (q - 8) * y = sum q*y - 8 * sum y */
+        const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, y), _mm512_dpbusd_epi32(zero, eight, y));
+        acc = _mm512_fmadd_ps(d2(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d), _cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)),
+                              _mm512_cvtepi32_ps(p), acc);
+    }
+    float s = _mm512_reduce_add_ps(acc);
+    if (i < nb) {
+        const __m256i y = _mm256_loadu_si256((const __m256i *)x[i].qs);
+        const __m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles32(w[i].qs), y),
+                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), y));
+        s += hsum8(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p)));
+    }
+    return s;
+}
+
+/* Q4_K/Q5_K on 512 bits: one register holds a 64-element chunk = sub-blocks 2c (lanes 0-7) and
+   2c+1 (lanes 8-15); the per-sub-block scales are spread to match with one permute. */
+IRIS_AVX512VNNI static float dot_q4_k_vnni(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q4_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(15);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc = _mm512_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8];
+        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
+        uint64_t sc64;
+        memcpy(&sc64, sc, 8);
+        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
+        __m512i sumi = zero;
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
+            const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
+                                                 _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
+            const __m512i p = _mm512_dpbusd_epi32(zero, u, _mm512_loadu_si512(x[i].qs + 64 * c));
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(idx, sc32)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
+    }
+    return _mm512_reduce_add_ps(acc) - accm;
+}
+
+IRIS_AVX512VNNI static float dot_q5_k_vnni(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q5_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc = _mm512_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < n / 256; i++) {
+        uint8_t sc[8];
+        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
+        uint64_t sc64;
+        memcpy(&sc64, sc, 8);
+        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
+        __m512i sumi = zero;
+        for (int c = 0; c < 4; c++, hb = _mm256_srli_epi16(hb, 2)) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
+            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
+            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
+            const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+            const __m512i p = _mm512_dpbusd_epi32(zero, u, _mm512_loadu_si512(x[i].qs + 64 * c));
+            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(idx, sc32)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
+    }
+    return _mm512_reduce_add_ps(acc) - accm;
+}
+
+/* Q6_K on 512 bits: per half of 128, ql's low nibbles are elements 0-63 in order and the high
+   nibbles 64-127; lane k of a 64-element dot belongs to sub-block k/4. */
+IRIS_AVX512VNNI static float dot_q6_k_vnni(int64_t n, const void *vw, const void *vx) {
+    const iris_block_q6_k *w = vw;
+    const iris_block_q8_k *x = vx;
+    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3), zero = _mm512_setzero_si512();
+    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / 256; i++) {
+        const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)w[i].scales));
+        const __m512i bs32 = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)x[i].bsums));
+        __m512i sumi = _mm512_sub_epi32(zero, _mm512_slli_epi32(_mm512_mullo_epi32(sc32, bs32), 5));
+        for (int h = 0; h < 2; h++) {
+            const __m512i l = _mm512_loadu_si512(w[i].ql + 64 * h);
+            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
+            const __m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(hh), _mm256_srli_epi16(hh, 2), 1);
+            const __m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(h2, m3), 4));
+            const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h2, 4), m3), 4));
+            const __m512i pa = _mm512_dpbusd_epi32(zero, qa, _mm512_loadu_si512(x[i].qs + 128 * h));
+            const __m512i pb = _mm512_dpbusd_epi32(zero, qb, _mm512_loadu_si512(x[i].qs + 128 * h + 64));
+            const __m512i ia = _mm512_add_epi32(quad, _mm512_set1_epi32(8 * h));
+            const __m512i ib = _mm512_add_epi32(ia, _mm512_set1_epi32(4));
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pa, _mm512_permutexvar_epi32(ia, sc32)));
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pb, _mm512_permutexvar_epi32(ib, sc32)));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+#endif /* IRIS_X86 */
+
+/* ============================================================ dispatch */
+
+typedef struct {
+    iris_qdot_fn scalar, avx2, avx512;
+    int avx512_vnni; /* the avx512 kernel needs VNNI */
+} qdot_entry;
+
+#if defined(IRIS_X86)
+#define K(s, a2, a5, v) {s, a2, a5, v}
+#else
+#define K(s, a2, a5, v) {s, NULL, NULL, 0}
+#endif
+
+static const qdot_entry table[IRIS_DTYPE_COUNT] = {
+    [IRIS_F32] = K(dot_f32_scalar, dot_f32_avx2, dot_f32_avx512, 0),
+    [IRIS_F16] = K(dot_f16_scalar, dot_f16_avx2, dot_f16_avx512, 0),
+    [IRIS_BF16] = K(dot_bf16_scalar, dot_bf16_avx2, dot_bf16_avx512, 0),
+    [IRIS_I32] = K(dot_i32_scalar, NULL, NULL, 0),
+    [IRIS_Q4_0] = K(dot_q4_0_scalar, dot_q4_0_avx2, dot_q4_0_vnni, 1),
+    [IRIS_Q4_1] = K(dot_q4_1_scalar, NULL, NULL, 0),
+    [IRIS_Q5_0] = K(dot_q5_0_scalar, dot_q5_0_avx2, NULL, 0),
+    [IRIS_Q5_1] = K(dot_q5_1_scalar, NULL, NULL, 0),
+    [IRIS_Q8_0] = K(dot_q8_0_scalar, dot_q8_0_avx2, dot_q8_0_vnni, 1),
+    [IRIS_Q2_K] = K(dot_q2_k_scalar, NULL, NULL, 0),
+    [IRIS_Q3_K] = K(dot_q3_k_scalar, NULL, NULL, 0),
+    [IRIS_Q4_K] = K(dot_q4_k_scalar, dot_q4_k_avx2, dot_q4_k_vnni, 1),
+    [IRIS_Q5_K] = K(dot_q5_k_scalar, dot_q5_k_avx2, dot_q5_k_vnni, 1),
+    [IRIS_Q6_K] = K(dot_q6_k_scalar, dot_q6_k_avx2, dot_q6_k_vnni, 1),
+    [IRIS_Q8_K] = K(dot_q8_k_scalar, NULL, NULL, 0),
+};
+
+int iris_qdot_has_vnni(void) {
+    static int cached = -1;
+    if (cached < 0) {
+#if defined(IRIS_X86)
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                 __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vnni");
+#else
+        cached = 0;
+#endif
+    }
+    return cached;
+}
+
+/* 0 scalar, 1 avx2, 2 avx512, 3 avx512 with VNNI; -1 none */
+static int pick(iris_dtype wt, int simd) {
+    if ((unsigned)wt >= IRIS_DTYPE_COUNT || !table[wt].scalar) return -1;
+    const qdot_entry *e = &table[wt];
+    if (simd >= IRIS_SIMD_AVX512 && e->avx512 && (!e->avx512_vnni || iris_qdot_has_vnni())) return e->avx512_vnni ? 3 : 2;
+    if (simd >= IRIS_SIMD_AVX2 && e->avx2) return 1;
+    return 0;
+}
+
+iris_qdot_fn iris_qdot_kernel(iris_dtype wt, int simd) {
+    switch (pick(wt, simd)) {
+    case 0: return table[wt].scalar;
+    case 1: return table[wt].avx2;
+    case 2:
+    case 3: return table[wt].avx512;
+    default: return NULL;
+    }
+}
+
+const char *iris_qdot_path(iris_dtype wt, int simd) {
+    static const char *names[] = {"none", "scalar", "avx2", "avx512", "avx512vnni"};
+    return names[pick(wt, simd) + 1];
+}
+
+void iris_qdot_quantize_q8_0(const float *x, void *dst, int64_t n, int simd) {
+#if defined(IRIS_X86)
+    if (simd >= IRIS_SIMD_AVX2) {
+        quantize_q8_0_avx2(x, dst, n / 32);
+        return;
+    }
+#else
+    (void)simd;
+#endif
+    quantize_q8_0_scalar(x, dst, n / 32);
+}
