@@ -1,4 +1,635 @@
-/* attention.c - STUB: replaced by the real kernels. */
-#include "cpu.h"
+/* attention.c - scaled dot-product attention without the full score matrix.
 
-iris_status iris_cpu_attention(void *state, const iris_op_call *c) { (void)state; (void)c; return iris_fail(IRIS_ERR_UNSUPPORTED, "iris_cpu_attention: not yet implemented"); }
+   out[b,h,i,:] = softmax_j(q[b,h,i,:] . k[b,h/G,j,:] * scale + mask[i,j]) v[b,h/G,j,:],
+   G = H/Hk query heads per KV head, keys j > i + causal_offset dropped when causal.
+
+   Work is cut per (batch, KV head, tile of query rows). The rows of a tile are
+   all G query heads that share the KV head (row r = position r/G, head r%G), so
+   each K/V tile is read once for the whole group. Keys are walked in tiles of
+   KT with the usual online softmax: running max m and sum l per row, the
+   accumulated output rescaled by exp(m_old - m_new) when the max grows. A row
+   that never sees a finite score (fully masked) ends with l = 0 and outputs zeros.
+
+   Two layouts, picked by the number of rows per (batch, KV head):
+   - wide (prompts, images: >= 16 rows): tiles of MQ = 64 rows kept transposed,
+     rows in vector lanes. Scores S^T[key][row] are rank-1 updates (a key value
+     broadcast against a vector of 16 rows' q values), so K needs no transpose, and
+     max/exp/sum run across lanes with no horizontal reductions.
+   - narrow (decode: a handful of rows): each score is a dot product over D, the
+     row softmax works along the key tile.
+   Both then accumulate O += P V with V rows (converted from F16, padded to a
+   multiple of 16 floats) broadcast-multiplied into register blocks of 4 rows.
+   q is pre-multiplied by the scale.
+*/
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "vecmath.h"
+
+#define KT 64         /* keys per tile */
+#define MQ 64         /* query rows per work item, wide layout */
+#define NARROW_MAX 16 /* fewer rows than this per (batch, KV head) use the narrow layout */
+
+typedef struct attn_kern {
+    /* wide: S[j*MQ + r] = sum_d K[j*ldk + d] * Qt[d*MQ + r] for j < nk, r < 16*ceil(nr/16) */
+    void (*scores_t)(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt, int64_t nr, float *S);
+    /* wide: -inf where key j0+j > lim[r]; then online softmax per column r < nr: P in place, m/l updated,
+       alpha[r] = factor for the old output */
+    void (*causal_t)(float *S, int64_t nk, int64_t j0, const int32_t *lim, int64_t nr);
+    void (*softmax_t)(float *S, int64_t nk, int64_t nr, float *m, float *l, float *alpha);
+    /* narrow: S[r*KT + j] = Qs[r*Dp:] . K[j*Dp:] over Dp (both zero-padded) */
+    void (*scores_n)(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp, float *S);
+    float (*rowmax)(const float *x, int64_t n);
+    float (*exp_sum)(float *x, int64_t n, float m); /* x = exp(x - m) in place, returns the sum */
+    /* O[r*Dvp + c] += sum_j P[r*pr + j*pj] * V[j*Dvp + c] for r < nr, c < Dvp; and O row *= s */
+    void (*pv)(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk, int64_t Dvp, float *O);
+    void (*scale)(float *x, int64_t n, float s);
+} attn_kern;
+
+/* ---- portable kernels ---- */
+
+static void scores_t_c(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt, int64_t nr, float *S) {
+    int64_t nrp = (nr + 15) & ~(int64_t)15;
+    for (int64_t j = 0; j < nk; j++) {
+        float *s = S + j * MQ;
+        for (int64_t r = 0; r < nrp; r++) s[r] = 0.0f;
+        for (int64_t d = 0; d < D; d++) {
+            float kv = K[j * ldk + d];
+            const float *qt = Qt + d * MQ;
+            for (int64_t r = 0; r < nrp; r++) s[r] += kv * qt[r];
+        }
+    }
+}
+
+static void causal_t_c(float *S, int64_t nk, int64_t j0, const int32_t *lim, int64_t nr) {
+    for (int64_t j = 0; j < nk; j++)
+        for (int64_t r = 0; r < nr; r++)
+            if (j0 + j > lim[r]) S[j * MQ + r] = -INFINITY;
+}
+
+static void softmax_t_c(float *S, int64_t nk, int64_t nr, float *m, float *l, float *alpha) {
+    for (int64_t r = 0; r < nr; r++) {
+        float mx = m[r];
+        for (int64_t j = 0; j < nk; j++) mx = S[j * MQ + r] > mx ? S[j * MQ + r] : mx;
+        float mu = mx == -INFINITY ? 0.0f : mx, sum = 0.0f;
+        for (int64_t j = 0; j < nk; j++) sum += S[j * MQ + r] = iris_vm_expf(S[j * MQ + r] - mu);
+        alpha[r] = iris_vm_expf(m[r] - mu);
+        l[r] = l[r] * alpha[r] + sum;
+        m[r] = mx;
+    }
+}
+
+static void scores_n_c(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp, float *S) {
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t j = 0; j < nk; j++) {
+            float s = 0.0f;
+            for (int64_t d = 0; d < Dp; d++) s += Qs[r * Dp + d] * K[j * Dp + d];
+            S[r * KT + j] = s;
+        }
+}
+
+static float rowmax_c(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static float exp_sum_c(float *x, int64_t n, float m) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += x[i] = iris_vm_expf(x[i] - m);
+    return s;
+}
+
+static void pv_c(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk, int64_t Dvp, float *O) {
+    for (int64_t r = 0; r < nr; r++)
+        for (int64_t j = 0; j < nk; j++) {
+            float p = P[r * pr + j * pj];
+            if (p == 0.0f) continue;
+            for (int64_t c = 0; c < Dvp; c++) O[r * Dvp + c] += p * V[j * Dvp + c];
+        }
+}
+
+static void scale_c(float *x, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+static const attn_kern kern_c = {scores_t_c, causal_t_c, softmax_t_c, scores_n_c, rowmax_c, exp_sum_c, pv_c, scale_c};
+
+/* ---- AVX2 ---- */
+#if defined(IRIS_X86)
+#define INLINE static inline __attribute__((always_inline))
+
+/* 4 keys x 16 rows (2 vectors) per block */
+IRIS_AVX2 static void scores_t_avx2(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt, int64_t nr,
+                                    float *S) {
+    int64_t nrp = (nr + 15) & ~(int64_t)15;
+    for (int64_t r = 0; r < nrp; r += 16) {
+        int64_t j = 0;
+        for (; j + 4 <= nk; j += 4) {
+            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            const float *k0 = K + j * ldk;
+            for (int64_t d = 0; d < D; d++) {
+                __m256 q0 = _mm256_loadu_ps(Qt + d * MQ + r), q1 = _mm256_loadu_ps(Qt + d * MQ + r + 8), kb;
+                kb = _mm256_broadcast_ss(k0 + d);
+                a00 = _mm256_fmadd_ps(kb, q0, a00), a01 = _mm256_fmadd_ps(kb, q1, a01);
+                kb = _mm256_broadcast_ss(k0 + ldk + d);
+                a10 = _mm256_fmadd_ps(kb, q0, a10), a11 = _mm256_fmadd_ps(kb, q1, a11);
+                kb = _mm256_broadcast_ss(k0 + 2 * ldk + d);
+                a20 = _mm256_fmadd_ps(kb, q0, a20), a21 = _mm256_fmadd_ps(kb, q1, a21);
+                kb = _mm256_broadcast_ss(k0 + 3 * ldk + d);
+                a30 = _mm256_fmadd_ps(kb, q0, a30), a31 = _mm256_fmadd_ps(kb, q1, a31);
+            }
+            float *s = S + j * MQ + r;
+            _mm256_storeu_ps(s, a00), _mm256_storeu_ps(s + 8, a01);
+            _mm256_storeu_ps(s + MQ, a10), _mm256_storeu_ps(s + MQ + 8, a11);
+            _mm256_storeu_ps(s + 2 * MQ, a20), _mm256_storeu_ps(s + 2 * MQ + 8, a21);
+            _mm256_storeu_ps(s + 3 * MQ, a30), _mm256_storeu_ps(s + 3 * MQ + 8, a31);
+        }
+        for (; j < nk; j++) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+            for (int64_t d = 0; d < D; d++) {
+                __m256 kb = _mm256_broadcast_ss(K + j * ldk + d);
+                a0 = _mm256_fmadd_ps(kb, _mm256_loadu_ps(Qt + d * MQ + r), a0);
+                a1 = _mm256_fmadd_ps(kb, _mm256_loadu_ps(Qt + d * MQ + r + 8), a1);
+            }
+            _mm256_storeu_ps(S + j * MQ + r, a0), _mm256_storeu_ps(S + j * MQ + r + 8, a1);
+        }
+    }
+}
+
+IRIS_AVX2 static void causal_t_avx2(float *S, int64_t nk, int64_t j0, const int32_t *lim, int64_t nr) {
+    __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int64_t r = 0; r < nr; r += 8) {
+        __m256i lv = _mm256_loadu_si256((const __m256i *)(lim + r));
+        for (int64_t j = 0; j < nk; j++) {
+            __m256 drop = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)(j0 + j)), lv));
+            float *s = S + j * MQ + r;
+            _mm256_storeu_ps(s, _mm256_blendv_ps(_mm256_loadu_ps(s), ninf, drop));
+        }
+    }
+}
+
+IRIS_AVX2 static void softmax_t_avx2(float *S, int64_t nk, int64_t nr, float *m, float *l, float *alpha) {
+    __m256 ninf = _mm256_set1_ps(-INFINITY);
+    for (int64_t r = 0; r < nr; r += 8) {
+        __m256 mx = _mm256_loadu_ps(m + r);
+        for (int64_t j = 0; j < nk; j++) mx = _mm256_max_ps(mx, _mm256_loadu_ps(S + j * MQ + r));
+        __m256 mu = _mm256_andnot_ps(_mm256_cmp_ps(mx, ninf, _CMP_EQ_OQ), mx), sum = _mm256_setzero_ps();
+        for (int64_t j = 0; j < nk; j++) {
+            __m256 p = iris_vm_exp8(_mm256_sub_ps(_mm256_loadu_ps(S + j * MQ + r), mu));
+            _mm256_storeu_ps(S + j * MQ + r, p);
+            sum = _mm256_add_ps(sum, p);
+        }
+        __m256 a = iris_vm_exp8(_mm256_sub_ps(_mm256_loadu_ps(m + r), mu));
+        _mm256_storeu_ps(alpha + r, a);
+        _mm256_storeu_ps(l + r, _mm256_fmadd_ps(_mm256_loadu_ps(l + r), a, sum));
+        _mm256_storeu_ps(m + r, mx);
+    }
+}
+
+IRIS_AVX2 static void scores_n_avx2(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp, float *S) {
+    for (int64_t r = 0; r < nr; r++) {
+        const float *q = Qs + r * Dp;
+        for (int64_t j = 0; j < nk; j++) {
+            const float *k = K + j * Dp;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+            for (int64_t d = 0; d < Dp; d += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(k + d + 8), a1);
+            }
+            S[r * KT + j] = iris_vm_hsum8(_mm256_add_ps(a0, a1));
+        }
+    }
+}
+
+IRIS_AVX2 static float rowmax_avx2(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float r = iris_vm_hmax8(m);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+IRIS_AVX2 static float exp_sum_avx2(float *x, int64_t n, float m) {
+    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = iris_vm_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, v);
+        acc = _mm256_add_ps(acc, v);
+    }
+    float s = iris_vm_hsum8(acc);
+    for (; i < n; i++) s += x[i] = iris_vm_expf(x[i] - m);
+    return s;
+}
+
+/* R rows x 16 columns of O per block */
+INLINE IRIS_AVX2 void pv_block_avx2(const float *P, int64_t pr, int64_t pj, const float *V, int64_t nk, int64_t Dvp,
+                                    float *O, const int R) {
+    for (int64_t c = 0; c < Dvp; c += 16) {
+        __m256 acc[4][2];
+#pragma GCC unroll 4
+        for (int t = 0; t < R; t++)
+            acc[t][0] = _mm256_loadu_ps(O + t * Dvp + c), acc[t][1] = _mm256_loadu_ps(O + t * Dvp + c + 8);
+        for (int64_t j = 0; j < nk; j++) {
+            __m256 v0 = _mm256_loadu_ps(V + j * Dvp + c), v1 = _mm256_loadu_ps(V + j * Dvp + c + 8);
+#pragma GCC unroll 4
+            for (int t = 0; t < R; t++) {
+                __m256 p = _mm256_broadcast_ss(P + t * pr + j * pj);
+                acc[t][0] = _mm256_fmadd_ps(p, v0, acc[t][0]);
+                acc[t][1] = _mm256_fmadd_ps(p, v1, acc[t][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < R; t++)
+            _mm256_storeu_ps(O + t * Dvp + c, acc[t][0]), _mm256_storeu_ps(O + t * Dvp + c + 8, acc[t][1]);
+    }
+}
+
+IRIS_AVX2 static void pv_avx2(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk,
+                              int64_t Dvp, float *O) {
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) pv_block_avx2(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 4);
+    for (; r < nr; r++) pv_block_avx2(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 1);
+}
+
+IRIS_AVX2 static void scale_avx2(float *x, int64_t n, float s) {
+    __m256 vs = _mm256_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
+    for (; i < n; i++) x[i] *= s;
+}
+
+static const attn_kern kern_avx2 = {scores_t_avx2, causal_t_avx2, softmax_t_avx2, scores_n_avx2,
+                                    rowmax_avx2,   exp_sum_avx2,  pv_avx2,        scale_avx2};
+
+/* ---- AVX-512 ---- */
+
+/* KB keys x NV vectors of 16 rows */
+INLINE IRIS_AVX512 void scores_t_block_512(const float *K, int64_t ldk, int64_t D, const float *Qt, float *S,
+                                          const int KB, const int NV) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < KB; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[t][v] = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d++) {
+        __m512 q[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) q[v] = _mm512_loadu_ps(Qt + d * MQ + 16 * v);
+#pragma GCC unroll 4
+        for (int t = 0; t < KB; t++) {
+            __m512 kb = _mm512_set1_ps(K[t * ldk + d]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[t][v] = _mm512_fmadd_ps(kb, q[v], acc[t][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < KB; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(S + t * MQ + 16 * v, acc[t][v]);
+}
+
+INLINE IRIS_AVX512 void scores_t_nv_512(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt,
+                                       float *S, const int NV) {
+    int64_t j = 0;
+    for (; j + 4 <= nk; j += 4) scores_t_block_512(K + j * ldk, ldk, D, Qt, S + j * MQ, 4, NV);
+    for (; j < nk; j++) scores_t_block_512(K + j * ldk, ldk, D, Qt, S + j * MQ, 1, NV);
+}
+
+IRIS_AVX512 static void scores_t_avx512(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt,
+                                        int64_t nr, float *S) {
+    switch ((nr + 15) / 16) {
+    case 1: scores_t_nv_512(K, ldk, nk, D, Qt, S, 1); break;
+    case 2: scores_t_nv_512(K, ldk, nk, D, Qt, S, 2); break;
+    case 3: scores_t_nv_512(K, ldk, nk, D, Qt, S, 3); break;
+    default: scores_t_nv_512(K, ldk, nk, D, Qt, S, 4); break;
+    }
+}
+
+IRIS_AVX512 static void causal_t_avx512(float *S, int64_t nk, int64_t j0, const int32_t *lim, int64_t nr) {
+    __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int64_t r = 0; r < nr; r += 16) {
+        __m512i lv = _mm512_loadu_si512(lim + r);
+        for (int64_t j = 0; j < nk; j++) {
+            __mmask16 drop = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32((int)(j0 + j)), lv);
+            float *s = S + j * MQ + r;
+            _mm512_storeu_ps(s, _mm512_mask_mov_ps(_mm512_loadu_ps(s), drop, ninf));
+        }
+    }
+}
+
+IRIS_AVX512 static void softmax_t_avx512(float *S, int64_t nk, int64_t nr, float *m, float *l, float *alpha) {
+    for (int64_t r = 0; r < nr; r += 16) {
+        __m512 mx = _mm512_loadu_ps(m + r);
+        for (int64_t j = 0; j < nk; j++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(S + j * MQ + r));
+        __mmask16 fin = _mm512_cmp_ps_mask(mx, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+        __m512 mu = _mm512_maskz_mov_ps(fin, mx), sum = _mm512_setzero_ps();
+        for (int64_t j = 0; j < nk; j++) {
+            __m512 p = iris_vm_exp16(_mm512_sub_ps(_mm512_loadu_ps(S + j * MQ + r), mu));
+            _mm512_storeu_ps(S + j * MQ + r, p);
+            sum = _mm512_add_ps(sum, p);
+        }
+        __m512 a = iris_vm_exp16(_mm512_sub_ps(_mm512_loadu_ps(m + r), mu));
+        _mm512_storeu_ps(alpha + r, a);
+        _mm512_storeu_ps(l + r, _mm512_fmadd_ps(_mm512_loadu_ps(l + r), a, sum));
+        _mm512_storeu_ps(m + r, mx);
+    }
+}
+
+IRIS_AVX512 static void scores_n_avx512(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp,
+                                        float *S) {
+    for (int64_t r = 0; r < nr; r++) {
+        const float *q = Qs + r * Dp;
+        int64_t j = 0;
+        for (; j + 4 <= nk; j += 4) {
+            const float *k = K + j * Dp;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t d = 0; d < Dp; d += 16) {
+                __m512 qv = _mm512_loadu_ps(q + d);
+                a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + d), a0);
+                a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + Dp + d), a1);
+                a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + 2 * Dp + d), a2);
+                a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + 3 * Dp + d), a3);
+            }
+            float *s = S + r * KT + j;
+            s[0] = _mm512_reduce_add_ps(a0), s[1] = _mm512_reduce_add_ps(a1);
+            s[2] = _mm512_reduce_add_ps(a2), s[3] = _mm512_reduce_add_ps(a3);
+        }
+        for (; j < nk; j++) {
+            __m512 a = _mm512_setzero_ps();
+            for (int64_t d = 0; d < Dp; d += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(K + j * Dp + d), a);
+            S[r * KT + j] = _mm512_reduce_add_ps(a);
+        }
+    }
+}
+
+IRIS_AVX512 static float rowmax_avx512(const float *x, int64_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
+        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+IRIS_AVX512 static float exp_sum_avx512(float *x, int64_t n, float m) {
+    __m512 vm = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
+        __m512 v = iris_vm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+        _mm512_mask_storeu_ps(x + i, k, v);
+        acc = _mm512_mask_add_ps(acc, k, acc, v);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* R rows x NV vectors (16 floats each) of O per block */
+INLINE IRIS_AVX512 void pv_block_512(const float *P, int64_t pr, int64_t pj, const float *V, int64_t nk, int64_t Dvp,
+                                    float *O, const int R, const int NV) {
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int t = 0; t < R; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[t][v] = _mm512_loadu_ps(O + t * Dvp + 16 * v);
+    for (int64_t j = 0; j < nk; j++) {
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) vv[v] = _mm512_loadu_ps(V + j * Dvp + 16 * v);
+#pragma GCC unroll 4
+        for (int t = 0; t < R; t++) {
+            __m512 p = _mm512_set1_ps(P[t * pr + j * pj]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[t][v] = _mm512_fmadd_ps(p, vv[v], acc[t][v]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < R; t++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(O + t * Dvp + 16 * v, acc[t][v]);
+}
+
+INLINE IRIS_AVX512 void pv_rows_512(const float *P, int64_t pr, int64_t pj, const float *V, int64_t nk, int64_t Dvp,
+                                   float *O, const int R) {
+    for (int64_t c = 0; c < Dvp;) {
+        int64_t left = (Dvp - c) / 16;
+        switch (left >= 4 ? 4 : left) {
+        case 1: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 1); c += 16; break;
+        case 2: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 2); c += 32; break;
+        case 3: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 3); c += 48; break;
+        default: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 4); c += 64; break;
+        }
+    }
+}
+
+IRIS_AVX512 static void pv_avx512(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk,
+                                  int64_t Dvp, float *O) {
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4) pv_rows_512(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 4);
+    for (; r < nr; r++) pv_rows_512(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 1);
+}
+
+IRIS_AVX512 static void scale_avx512(float *x, int64_t n, float s) {
+    __m512 vs = _mm512_set1_ps(s);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
+    }
+}
+
+static const attn_kern kern_avx512 = {scores_t_avx512, causal_t_avx512, softmax_t_avx512, scores_n_avx512,
+                                      rowmax_avx512,   exp_sum_avx512,  pv_avx512,        scale_avx512};
+#endif
+
+/* ---- driver ---- */
+
+typedef struct {
+    iris_cpu *cpu;
+    const attn_kern *kern;
+    const iris_tensor *q, *k, *v, *mask;
+    float *out;
+    int64_t Hk, G, Lq, Lk, D, Dv, Dp, Dvp;
+    float scale;
+    int causal, wide;
+    int64_t off;
+    int64_t rows, mq, tiles; /* rows per (b, kv head), rows per work item, items per (b, kv head) */
+    int64_t mnb[4];          /* mask strides over [B, H, Lq, Lk], 0 where broadcast */
+    size_t scratch_bytes;
+    atomic_int oom;
+} attn_job;
+
+static float *carve(char **p, int64_t n) {
+    float *r = (float *)*p;
+    *p += ((size_t)n * sizeof(float) + 63) & ~(size_t)63;
+    return r;
+}
+
+static size_t scratch_need(const attn_job *j) {
+    int64_t mq = j->wide ? MQ : j->mq;
+    int64_t dmax = j->Dp > j->Dvp ? j->Dp : j->Dvp;
+    int64_t n[] = {j->wide ? j->D * MQ : mq * j->Dp, /* Q */
+                   KT * j->Dp,                        /* K tile */
+                   KT * j->Dvp,                       /* V tile */
+                   j->wide ? KT * MQ : mq * KT,       /* scores */
+                   mq * j->Dvp,                       /* O */
+                   MQ, MQ, MQ, MQ,                    /* m, l, alpha, lim */
+                   2 * mq,                            /* mask row pointers */
+                   dmax};                             /* a converted row */
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof n / sizeof n[0]; i++) total += ((size_t)n[i] * sizeof(float) + 63) & ~(size_t)63;
+    return total;
+}
+
+/* Rows j0..j0+nk of k or v for (b, hk) as floats, `ld` apart, zero-padded from n to ld. */
+static void pack_rows(const iris_tensor *t, int64_t b, int64_t hk, int64_t j0, int64_t nk, int64_t n, int64_t ld,
+                      float *dst) {
+    const char *base = (const char *)t->data + b * t->nb[0] + hk * t->nb[1];
+    for (int64_t j = 0; j < nk; j++) {
+        float *d = dst + j * ld;
+        iris_vm_load_row(t->dtype, base + (j0 + j) * t->nb[2], t->nb[3], n, d);
+        for (int64_t c = n; c < ld; c++) d[c] = 0.0f;
+    }
+}
+
+static float mask_at(const iris_tensor *m, const char *p) {
+    if (m->dtype == IRIS_F16) {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        return iris_f16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+static void attn_item(attn_job *j, int64_t item, char *scratch) {
+    const attn_kern *kn = j->kern;
+    int64_t bh = item / j->tiles, t = item % j->tiles, b = bh / j->Hk, hk = bh % j->Hk;
+    int64_t r0 = t * j->mq, nr = j->rows - r0 < j->mq ? j->rows - r0 : j->mq;
+    int64_t D = j->D, Dv = j->Dv, Dp = j->Dp, Dvp = j->Dvp, wide = j->wide;
+    int64_t mq = wide ? MQ : j->mq;
+    char *p = scratch;
+    float *Q = carve(&p, wide ? D * MQ : mq * Dp), *Kp = carve(&p, KT * Dp), *Vp = carve(&p, KT * Dvp);
+    float *S = carve(&p, wide ? KT * MQ : mq * KT), *O = carve(&p, mq * Dvp);
+    float *m = carve(&p, MQ), *l = carve(&p, MQ), *alpha = carve(&p, MQ);
+    int32_t *lim = (int32_t *)carve(&p, MQ);
+    const char **mrow = (const char **)carve(&p, 2 * mq);
+    float *row = carve(&p, Dp > Dvp ? Dp : Dvp);
+
+    /* gather the tile's q rows (scaled), their causal limits and mask rows */
+    const iris_tensor *q = j->q;
+    if (wide) memset(Q, 0, (size_t)D * MQ * sizeof *Q);
+    int64_t lim_min = INT32_MAX, lim_max = -1;
+    for (int64_t rr = 0; rr < MQ; rr++) m[rr] = -INFINITY, l[rr] = 0.0f, lim[rr] = (int32_t)(j->Lk - 1);
+    for (int64_t rr = 0; rr < nr; rr++) {
+        int64_t r = r0 + rr, i = r / j->G, h = hk * j->G + r % j->G;
+        iris_vm_load_row(IRIS_F32, (const char *)q->data + b * q->nb[0] + h * q->nb[1] + i * q->nb[2], q->nb[3], D, row);
+        if (wide)
+            for (int64_t d = 0; d < D; d++) Q[d * MQ + rr] = row[d] * j->scale;
+        else {
+            for (int64_t d = 0; d < D; d++) Q[rr * Dp + d] = row[d] * j->scale;
+            for (int64_t d = D; d < Dp; d++) Q[rr * Dp + d] = 0.0f;
+        }
+        int64_t lm = j->causal ? i + j->off : j->Lk - 1;
+        lm = lm < -1 ? -1 : lm > j->Lk - 1 ? j->Lk - 1 : lm;
+        lim[rr] = (int32_t)lm;
+        lim_min = lm < lim_min ? lm : lim_min;
+        lim_max = lm > lim_max ? lm : lim_max;
+        mrow[rr] = j->mask ? (const char *)j->mask->data + b * j->mnb[0] + h * j->mnb[1] + i * j->mnb[2] : NULL;
+    }
+    memset(O, 0, (size_t)mq * Dvp * sizeof *O);
+
+    int64_t kend = lim_max + 1; /* keys past every row's limit are never visited */
+    for (int64_t j0 = 0; j0 < kend; j0 += KT) {
+        int64_t nk = kend - j0 < KT ? kend - j0 : KT;
+        int cut = j0 + nk - 1 > lim_min; /* some row stops inside this tile */
+        pack_rows(j->v, b, hk, j0, nk, Dv, Dvp, Vp);
+        if (wide) {
+            const float *K = Kp;
+            int64_t ldk = D;
+            const iris_tensor *k = j->k;
+            if (k->dtype == IRIS_F32 && k->nb[3] == 4 && k->nb[2] % 4 == 0) { /* use k in place */
+                K = (const float *)((const char *)k->data + b * k->nb[0] + hk * k->nb[1] + j0 * k->nb[2]);
+                ldk = k->nb[2] / 4;
+            } else {
+                pack_rows(k, b, hk, j0, nk, D, D, Kp);
+            }
+            kn->scores_t(K, ldk, nk, D, Q, nr, S);
+            if (j->mask)
+                for (int64_t rr = 0; rr < nr; rr++)
+                    for (int64_t jj = 0; jj < nk; jj++)
+                        S[jj * MQ + rr] += mask_at(j->mask, mrow[rr] + (j0 + jj) * j->mnb[3]);
+            if (cut) kn->causal_t(S, nk, j0, lim, nr);
+            kn->softmax_t(S, nk, nr, m, l, alpha);
+            for (int64_t rr = 0; rr < nr; rr++)
+                if (alpha[rr] != 1.0f) kn->scale(O + rr * Dvp, Dvp, alpha[rr]);
+            kn->pv(S, 1, MQ, nr, Vp, nk, Dvp, O);
+        } else {
+            pack_rows(j->k, b, hk, j0, nk, D, Dp, Kp);
+            kn->scores_n(Q, nr, Kp, nk, Dp, S);
+            for (int64_t rr = 0; rr < nr; rr++) {
+                float *s = S + rr * KT;
+                if (j->mask)
+                    for (int64_t jj = 0; jj < nk; jj++) s[jj] += mask_at(j->mask, mrow[rr] + (j0 + jj) * j->mnb[3]);
+                for (int64_t jj = lim[rr] + 1 - j0 < 0 ? 0 : lim[rr] + 1 - j0; jj < nk; jj++) s[jj] = -INFINITY;
+                float mx = kn->rowmax(s, nk);
+                mx = mx > m[rr] ? mx : m[rr];
+                float mu = mx == -INFINITY ? 0.0f : mx;
+                float sum = kn->exp_sum(s, nk, mu), a = iris_vm_expf(m[rr] - mu);
+                l[rr] = l[rr] * a + sum;
+                m[rr] = mx;
+                if (a != 1.0f) kn->scale(O + rr * Dvp, Dvp, a);
+            }
+            kn->pv(S, KT, 1, nr, Vp, nk, Dvp, O);
+        }
+    }
+
+    for (int64_t rr = 0; rr < nr; rr++) {
+        int64_t r = r0 + rr, i = r / j->G, h = hk * j->G + r % j->G;
+        float *dst = j->out + (((b * j->Hk * j->G + h) * j->Lq) + i) * Dv;
+        float inv = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
+        for (int64_t c = 0; c < Dv; c++) dst[c] = O[rr * Dvp + c] * inv;
+    }
+}
+
+static void attn_items(void *arg, int64_t i0, int64_t i1, int tid) {
+    attn_job *j = arg;
+    char *scratch = iris_cpu_scratch(j->cpu, tid, j->scratch_bytes);
+    if (!scratch) {
+        atomic_store(&j->oom, 1);
+        return;
+    }
+    for (int64_t i = i0; i < i1; i++) attn_item(j, i, scratch);
+}
+
+iris_status iris_cpu_attention(void *state, const iris_op_call *c) {
+    iris_cpu *cpu = state;
+    const iris_tensor *q = c->src[0], *k = c->src[1], *v = c->src[2], *mask = c->src[3];
+    attn_job j = {.cpu = cpu, .q = q, .k = k, .v = v, .mask = mask, .out = c->dst->data};
+    int64_t B = q->ne[0], H = q->ne[1];
+    j.Hk = k->ne[1], j.G = H / j.Hk, j.Lq = q->ne[2], j.Lk = k->ne[2], j.D = q->ne[3], j.Dv = v->ne[3];
+    j.Dp = (j.D + 15) & ~(int64_t)15, j.Dvp = (j.Dv + 15) & ~(int64_t)15;
+    j.scale = c->fp[0] != 0.0f ? c->fp[0] : (float)(1.0 / sqrt((double)j.D));
+    j.causal = c->ip[0], j.off = c->ip[1];
+    j.rows = j.G * j.Lq;
+    j.wide = j.rows >= NARROW_MAX;
+    j.mq = j.wide ? MQ : j.rows;
+    j.tiles = j.rows ? (j.rows + j.mq - 1) / j.mq : 0;
+    j.kern = &kern_c;
+#if defined(IRIS_X86)
+    if (iris_cpu_simd() >= IRIS_SIMD_AVX512) j.kern = &kern_avx512;
+    else if (iris_cpu_simd() >= IRIS_SIMD_AVX2) j.kern = &kern_avx2;
+#endif
+    if (mask) { /* mask broadcast against [B, H, Lq, Lk], aligned right */
+        for (int d = 0; d < 4; d++) {
+            int md = d - (4 - mask->ndim);
+            j.mnb[d] = md >= 0 && mask->ne[md] != 1 ? mask->nb[md] : 0;
+        }
+    }
+    j.scratch_bytes = scratch_need(&j);
+    int64_t items = B * j.Hk * j.tiles;
+    if (j.Dv > 0 && items > 0) iris_pool_for(cpu->pool, items, 1, attn_items, &j);
+    if (atomic_load(&j.oom)) return iris_fail(IRIS_ERR_NOMEM, "attention: out of memory for scratch");
+    return IRIS_OK;
+}
