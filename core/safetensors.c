@@ -76,7 +76,9 @@ static iris_status parse_entry(iris_st_entry *e, const cJSON *item, uint64_t dat
     return IRIS_OK;
 }
 
-iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, size_t size, const char *file) {
+static iris_status parse_buf(iris_safetensors *st, const uint8_t *data, size_t size, const char *file) {
+    st->data = data;
+    st->size = size;
     st->n = st->n_meta = 0;
     st->entries = NULL;
     st->meta_keys = st->meta_values = NULL;
@@ -101,6 +103,7 @@ iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, si
         if (!it->string) { rc = iris_fail(IRIS_ERR_FORMAT, "%s: header entry without a name", file); break; }
         if (!strcmp(it->string, "__metadata__")) {
             if (!cJSON_IsObject(it)) { rc = iris_fail(IRIS_ERR_FORMAT, "%s: __metadata__ is not an object", file); break; }
+            if (st->meta_keys) { rc = iris_fail(IRIS_ERR_FORMAT, "%s: __metadata__ appears twice", file); break; }
             int nm = cJSON_GetArraySize(it);
             st->meta_keys = calloc((size_t)nm + 1, sizeof(char *));
             st->meta_values = calloc((size_t)nm + 1, sizeof(char *));
@@ -110,6 +113,10 @@ iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, si
                 st->meta_keys[st->n_meta] = strdup(m->string);
                 st->meta_values[st->n_meta] = strdup(m->valuestring);
                 st->n_meta++;
+                if (!st->meta_keys[st->n_meta - 1] || !st->meta_values[st->n_meta - 1]) {
+                    rc = iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", file);
+                    break;
+                }
             }
             continue;
         }
@@ -121,9 +128,12 @@ iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, si
     }
     cJSON_Delete(root);
     if (!rc) {
-        for (int i = 0; i < st->n; i++) order[i] = &st->entries[i];
-        qsort(order, (size_t)st->n, sizeof *order, cmp_begin);
-        for (int i = 1; i < st->n && !rc; i++)
+        /* zero-size tensors take no room (their offsets may equal a neighbour's begin) */
+        int k = 0;
+        for (int i = 0; i < st->n; i++)
+            if (st->entries[i].end > st->entries[i].begin) order[k++] = &st->entries[i];
+        qsort(order, (size_t)k, sizeof *order, cmp_begin);
+        for (int i = 1; i < k && !rc; i++)
             if (order[i]->begin < order[i - 1]->end)
                 rc = iris_fail(IRIS_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap", file, order[i - 1]->name,
                                order[i]->name);
@@ -139,11 +149,17 @@ iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, si
     return rc;
 }
 
+iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, size_t size, const char *file) {
+    memset(st, 0, sizeof *st);
+    snprintf(st->map.path, sizeof st->map.path, "%s", file ? file : "safetensors");
+    return parse_buf(st, data, size, st->map.path);
+}
+
 iris_status iris_safetensors_open(iris_safetensors *st, const char *path) {
     memset(st, 0, sizeof *st);
     iris_status rc = iris_map_open(&st->map, path);
     if (rc) return rc;
-    rc = iris_safetensors_parse(st, st->map.data, st->map.size, path);
+    rc = parse_buf(st, st->map.data, st->map.size, path);
     if (rc) iris_map_close(&st->map);
     return rc;
 }
@@ -151,6 +167,8 @@ iris_status iris_safetensors_open(iris_safetensors *st, const char *path) {
 void iris_safetensors_close(iris_safetensors *st) {
     free_parsed(st);
     iris_map_close(&st->map);
+    st->data = NULL;
+    st->size = 0;
 }
 
 const iris_st_entry *iris_safetensors_find(const iris_safetensors *st, const char *name) {
@@ -174,7 +192,7 @@ iris_status iris_safetensors_get(const iris_safetensors *st, const char *name, i
     int64_t scalar = 1;
     int nd = e->ndim ? e->ndim : 1;
     const int64_t *shape = e->ndim ? e->shape : &scalar;
-    const void *p = st->map.data + e->begin;
+    const void *p = st->data + e->begin;
     int esize = iris_dtype_get((iris_dtype)e->dtype)->type_size;
     iris_status rc;
     if ((uintptr_t)p % (uintptr_t)esize) {
@@ -183,7 +201,11 @@ iris_status iris_safetensors_get(const iris_safetensors *st, const char *name, i
     } else {
         rc = iris_tensor_wrap(out, IRIS_CPU, (iris_dtype)e->dtype, nd, shape, (void *)p);
     }
-    if (rc) return iris_fail(rc, "%s: tensor '%s': %s", file, name, iris_last_error());
+    if (rc) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", iris_last_error()); /* iris_fail writes the buffer it would read */
+        return iris_fail(rc, "%s: tensor '%s': %s", file, name, why);
+    }
     snprintf((*out)->name, sizeof (*out)->name, "%s", name);
     return IRIS_OK;
 }

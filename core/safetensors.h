@@ -31,7 +31,9 @@ typedef struct iris_st_entry {
 } iris_st_entry;
 
 typedef struct iris_safetensors {
-    iris_map map;
+    iris_map map;        /* map.path names the file; map.data is NULL after iris_safetensors_parse */
+    const uint8_t *data; /* the bytes that were parsed: the mapping or the caller's buffer */
+    size_t size;
     int n;
     iris_st_entry *entries; /* sorted by name */
     int n_meta;
@@ -40,7 +42,7 @@ typedef struct iris_safetensors {
 
 iris_status iris_safetensors_open(iris_safetensors *st, const char *path);
 void iris_safetensors_close(iris_safetensors *st);
-/* Same checks on a buffer (used by the fuzzer); `name` appears in messages. */
+/* Same checks on a buffer (used by the fuzzer), which must outlive st; `name` appears in messages. */
 iris_status iris_safetensors_parse(iris_safetensors *st, const uint8_t *data, size_t size, const char *name);
 
 const iris_st_entry *iris_safetensors_find(const iris_safetensors *st, const char *name);
