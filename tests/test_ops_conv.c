@@ -1,0 +1,319 @@
+/* test_ops_conv.c - conv2d, pooling and nearest upsampling.
+
+   References: PyTorch (tests/ref/gen_ops_conv.py: F.conv2d, max_pool2d, avg_pool2d, interpolate
+   in float64 on the same inputs), and a float64 direct convolution written out below for shapes
+   too large for a fixture (several im2col chunks, several tiles per thread). Each conv case runs
+   on every SIMD path x {built-in GEMM, OpenBLAS} x {1, 2} threads.
+
+   Tolerance: outputs are f32 sums of K = C/groups*kh*kw <= 576 products with |w| <= 1/sqrt(K),
+   |x| <= 1, whose rounding error is ~1e-6; 1e-4 absolute and relative still catches any missing
+   or misplaced tap (>= 1e-3). Pooling and upsampling are exact or one rounding per element. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/backend.h"
+#include "../core/cpu/cpu.h"
+#include "test.h"
+
+#define REF "ops_conv.safetensors"
+
+static const char *simd_caps[] = {"scalar", "avx2", NULL}; /* NULL: the best this CPU has */
+static const int gemm_impls[] = {IRIS_GEMM_BUILTIN, IRIS_GEMM_OPENBLAS};
+
+static void set_path(const char *cap, int gemm) {
+    if (cap) setenv("IRIS_SIMD", cap, 1);
+    else unsetenv("IRIS_SIMD");
+    iris_cpu_simd_refresh();
+    iris_cpu_sgemm_select(gemm);
+}
+
+static void restore_path(void) {
+    unsetenv("IRIS_SIMD");
+    iris_cpu_simd_refresh();
+    iris_cpu_sgemm_select(IRIS_GEMM_AUTO);
+}
+
+/* The body on every SIMD path x GEMM implementation x {1, 2} threads; `ctx` and `what` in scope. */
+#define FOR_PATHS(...)                                                                              \
+    for (int si_ = 0; si_ < 3; si_++)                                                               \
+        for (int gi_ = 0; gi_ < 2; gi_++) {                                                         \
+            set_path(simd_caps[si_], gemm_impls[gi_]);                                              \
+            for (int th_ = 1; th_ <= 2; th_++) {                                                    \
+                iris_ctx *ctx = test_ctx(th_);                                                      \
+                char what[128];                                                                     \
+                snprintf(what, sizeof what, "%s/%s/%dt", simd_caps[si_] ? simd_caps[si_] : "best",  \
+                         gi_ ? "openblas" : "builtin", th_);                                        \
+                __VA_ARGS__                                                                         \
+            }                                                                                       \
+        }                                                                                           \
+    restore_path();
+
+static iris_tensor *ref_as(iris_ctx *ctx, const char *name, int as) {
+    iris_safetensors *st = test_ref(REF);
+    iris_tensor *t, *u;
+    if (!st || !iris_safetensors_find(st, name)) return NULL;
+    if (iris_safetensors_get(st, name, &t)) return NULL;
+    u = iris_ctx_upload(ctx, as < 0 ? t->dtype : (iris_dtype)as, t->ndim, t->ne, t->data);
+    iris_tensor_free(t);
+    return u;
+}
+
+static iris_tensor *part(iris_ctx *ctx, const char *pre, const char *name, const char *p, int as) {
+    char key[96];
+    snprintf(key, sizeof key, "%s_%s_%s", pre, name, p);
+    return ref_as(ctx, key, as);
+}
+
+static void check_y(const iris_tensor *y, const char *pre, const char *name, double tol, const char *what) {
+    int64_t n = 0;
+    char key[96], msg[192];
+    snprintf(key, sizeof key, "%s_%s_y", pre, name);
+    snprintf(msg, sizeof msg, "%s %s", key, what);
+    float *want = test_ref_f32(REF, key, &n);
+    float *got = test_read_f32(y);
+    CHECK_MSG(y && got && iris_nelements(y) == n, "%s: no output (%s)", msg, iris_last_error());
+    if (y && got && want && iris_nelements(y) == n) test_close(got, want, n, tol, tol, __FILE__, __LINE__, msg);
+    free(want);
+    free(got);
+}
+
+/* Copy of a contiguous f32 tensor laid out with dims d0 and d1 swapped in memory, viewed back in
+   the original shape: same values, non-contiguous strides. */
+static iris_tensor *strided_copy(iris_ctx *ctx, const iris_tensor *t, int d0, int d1) {
+    if (!t) return NULL;
+    int64_t sh[4];
+    for (int d = 0; d < t->ndim; d++) sh[d] = t->ne[d];
+    sh[d0] = t->ne[d1], sh[d1] = t->ne[d0];
+    iris_tensor *q = iris_ctx_tensor(ctx, IRIS_F32, t->ndim, sh);
+    if (!q) return NULL;
+    int64_t n = iris_nelements(t), idx[4];
+    for (int64_t e = 0; e < n; e++) {
+        int64_t r = e;
+        for (int d = t->ndim - 1; d >= 0; d--) idx[d] = r % t->ne[d], r /= t->ne[d];
+        int64_t tmp = idx[d0];
+        idx[d0] = idx[d1], idx[d1] = tmp;
+        int64_t off = 0;
+        for (int d = 0; d < t->ndim; d++) off += idx[d] * q->nb[d];
+        *(float *)((char *)q->data + off) = ((const float *)t->data)[e];
+    }
+    return iris_transpose(ctx, q, d0, d1);
+}
+
+typedef struct {
+    const char *name;
+    int sh, sw, ph, pw, dil, groups;
+    iris_act act;
+    float alpha;
+    int wdtype; /* -1: as stored */
+} conv_case;
+
+static const conv_case conv_cases[] = {
+    {"k3", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"k1", 1, 1, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"k1_s2", 2, 2, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"k5_p2", 1, 1, 2, 2, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"k7_s2_p3", 2, 2, 3, 3, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"dil2", 1, 1, 2, 2, 2, 1, IRIS_ACT_NONE, 0, -1},
+    {"g2", 1, 1, 1, 1, 1, 2, IRIS_ACT_NONE, 0, -1},
+    {"dw", 1, 1, 1, 1, 1, 8, IRIS_ACT_NONE, 0, -1},
+    {"dw_s2", 2, 2, 1, 1, 1, 6, IRIS_ACT_NONE, 0, -1},
+    {"dw_k5", 1, 1, 2, 2, 1, 4, IRIS_ACT_NONE, 0, -1},
+    {"dw_mult2", 1, 1, 1, 1, 1, 3, IRIS_ACT_NONE, 0, -1},
+    {"c1", 1, 1, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"asym", 2, 1, 0, 2, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"p3", 1, 1, 3, 3, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"deepk", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"f16", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1},
+    {"bf16", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, IRIS_BF16},
+    {"relu", 1, 1, 1, 1, 1, 1, IRIS_ACT_RELU, 0, -1},
+    {"leaky", 1, 1, 0, 0, 1, 1, IRIS_ACT_LEAKY, 0.1f, -1},
+    {"dw_silu", 1, 1, 1, 1, 1, 6, IRIS_ACT_SILU, 0, -1},
+};
+
+static iris_conv2d_params params_of(const conv_case *cc) {
+    iris_conv2d_params p = {cc->sh, cc->sw, cc->ph, cc->pw, cc->dil, cc->dil, cc->groups, cc->act, cc->alpha};
+    return p;
+}
+
+static void run_conv(iris_ctx *ctx, const conv_case *cc, int strided_x, const char *what) {
+    iris_tensor *x = part(ctx, "conv", cc->name, "x", -1);
+    if (strided_x) x = strided_copy(ctx, x, 2, 3);
+    iris_tensor *y = iris_conv2d(ctx, x, part(ctx, "conv", cc->name, "w", cc->wdtype),
+                                 part(ctx, "conv", cc->name, "b", -1), params_of(cc));
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s%s", what, strided_x ? " strided x" : "");
+    check_y(y, "conv", cc->name, 1e-4, msg);
+}
+
+TEST(conv2d_matches_torch) {
+    FOR_PATHS({
+        for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) run_conv(ctx, &conv_cases[i], 0, what);
+    })
+}
+
+TEST(conv2d_strided_input_matches_torch) {
+    FOR_PATHS({
+        for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) run_conv(ctx, &conv_cases[i], 1, what);
+    })
+}
+
+/* ---- large shapes against a float64 direct convolution ---- */
+
+static float frand(uint32_t *s) {
+    *s = *s * 1664525u + 1013904223u;
+    return (float)(*s >> 8) / (float)(1u << 24) * 2.0f - 1.0f;
+}
+
+static void conv_direct(const float *x, const float *w, const float *b, float *y, int64_t N, int64_t C, int64_t H,
+                        int64_t W, int64_t O, int64_t kh, int64_t kw, iris_conv2d_params p, int64_t Ho, int64_t Wo) {
+    int64_t Cg = C / p.groups, Og = O / p.groups;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < O; o++)
+            for (int64_t ho = 0; ho < Ho; ho++)
+                for (int64_t wo = 0; wo < Wo; wo++) {
+                    double s = b ? b[o] : 0;
+                    int64_t g = o / Og;
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t i = 0; i < kh; i++)
+                            for (int64_t j = 0; j < kw; j++) {
+                                int64_t ih = ho * p.stride_h - p.pad_h + i * p.dil_h;
+                                int64_t iw = wo * p.stride_w - p.pad_w + j * p.dil_w;
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                s += (double)w[((o * Cg + c) * kh + i) * kw + j] *
+                                     x[((n * C + g * Cg + c) * H + ih) * W + iw];
+                            }
+                    double v = s;
+                    if (p.act == IRIS_ACT_RELU && v < 0) v = 0;
+                    y[((n * O + o) * Ho + ho) * Wo + wo] = (float)v;
+                }
+}
+
+static void big_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, iris_conv2d_params p) {
+    uint32_t seed = (uint32_t)(N * 7 + C * 131 + H * 31 + O);
+    int64_t Cg = C / p.groups, K = Cg * k * k;
+    int64_t Ho = (H + 2 * p.pad_h - p.dil_h * (k - 1) - 1) / p.stride_h + 1;
+    int64_t Wo = (W + 2 * p.pad_w - p.dil_w * (k - 1) - 1) / p.stride_w + 1;
+    int64_t nx = N * C * H * W, nw = O * K, ny = N * O * Ho * Wo;
+    float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
+    float *b = malloc(sizeof(float) * (size_t)O), *want = malloc(sizeof(float) * (size_t)ny);
+    for (int64_t i = 0; i < nx; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < nw; i++) w[i] = frand(&seed) / sqrtf((float)K);
+    for (int64_t i = 0; i < O; i++) b[i] = frand(&seed);
+    conv_direct(x, w, b, want, N, C, H, W, O, k, k, p, Ho, Wo);
+    for (int gi = 0; gi < 2; gi++) {
+        set_path(NULL, gemm_impls[gi]);
+        for (int th = 1; th <= 2; th++) {
+            iris_ctx *ctx = test_ctx(th);
+            int64_t xs[4] = {N, C, H, W}, ws[4] = {O, Cg, k, k}, bs[1] = {O};
+            iris_tensor *y = iris_conv2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, xs, x),
+                                         iris_ctx_upload(ctx, IRIS_F32, 4, ws, w), iris_ctx_upload(ctx, IRIS_F32, 1, bs, b), p);
+            float *got = test_read_f32(y);
+            char msg[160];
+            snprintf(msg, sizeof msg, "conv %lldx%lldx%lldx%lld k%lld O%lld g%d %s/%dt", (long long)N, (long long)C,
+                     (long long)H, (long long)W, (long long)k, (long long)O, p.groups, gi ? "openblas" : "builtin", th);
+            CHECK_MSG(got != NULL, "%s: %s", msg, iris_last_error());
+            if (got) test_close(got, want, ny, 1e-4, 1e-4, __FILE__, __LINE__, msg);
+            free(got);
+        }
+    }
+    restore_path();
+    free(x), free(w), free(b), free(want);
+}
+
+TEST(conv2d_large_matches_float64) {
+    /* K * Ho*Wo = 576 * 3840 floats exceeds one im2col chunk: two chunks */
+    iris_conv2d_params p = iris_conv(1, 1);
+    p.act = IRIS_ACT_RELU;
+    big_case(1, 64, 48, 80, 40, 3, p);
+    /* batch, groups, stride 2; 1x1 over a large plane (the im2col-free path, many tiles) */
+    iris_conv2d_params q = iris_conv(2, 1);
+    q.groups = 2;
+    big_case(2, 32, 33, 31, 48, 3, q);
+    big_case(1, 48, 40, 40, 36, 1, iris_conv(1, 0));
+}
+
+/* ---- pooling and upsampling ---- */
+
+/* SIMD caps x {1, 2} threads (no GEMM under these ops). */
+#define FOR_SIMD_THREADS(...)                                                                       \
+    for (int si_ = 0; si_ < 3; si_++) {                                                             \
+        set_path(simd_caps[si_], IRIS_GEMM_AUTO);                                                   \
+        for (int th_ = 1; th_ <= 2; th_++) {                                                        \
+            iris_ctx *ctx = test_ctx(th_);                                                          \
+            char what[128];                                                                         \
+            snprintf(what, sizeof what, "%s/%dt", simd_caps[si_] ? simd_caps[si_] : "best", th_);   \
+            __VA_ARGS__                                                                             \
+        }                                                                                           \
+    }                                                                                               \
+    restore_path();
+
+static void pool_case(iris_ctx *ctx, const char *name, iris_pool2d_params p, int strided, const char *what) {
+    iris_tensor *x = part(ctx, "pool", name, "x", -1);
+    if (strided) x = strided_copy(ctx, x, 1, 3);
+    check_y(iris_pool2d(ctx, x, p), "pool", name, 1e-6, what);
+}
+
+TEST(pool2d_matches_torch) {
+    FOR_SIMD_THREADS({
+        for (int s = 0; s < 2; s++) {
+            pool_case(ctx, "max_k3_s2_p1", iris_maxpool(3, 2, 1), s, what);
+            pool_case(ctx, "max_k2_s2", iris_maxpool(2, 2, 0), s, what);
+            pool_case(ctx, "max_k3_s1_p1", iris_maxpool(3, 1, 1), s, what);
+            pool_case(ctx, "avg_k3_s2_p1", iris_avgpool(3, 2, 1), s, what);
+            iris_pool2d_params np = iris_avgpool(3, 2, 1);
+            np.count_include_pad = 0;
+            pool_case(ctx, "avg_k3_s2_p1_nopad", np, s, what);
+            pool_case(ctx, "avg_k2_s2", iris_avgpool(2, 2, 0), s, what);
+        }
+        iris_tensor *g = iris_global_avgpool(ctx, part(ctx, "pool", "global", "x", -1));
+        CHECK(g && g->ndim == 2 && g->ne[0] == 2 && g->ne[1] == 5);
+        check_y(g, "pool", "global", 1e-6, what);
+    })
+}
+
+TEST(upsample_nearest_matches_torch) {
+    FOR_SIMD_THREADS({
+        check_y(iris_upsample_nearest(ctx, part(ctx, "up", "x2", "x", -1), 2, 2), "up", "x2", 0, what);
+        check_y(iris_upsample_nearest(ctx, part(ctx, "up", "x2x3", "x", -1), 2, 3), "up", "x2x3", 0, what);
+        check_y(iris_upsample_nearest(ctx, strided_copy(ctx, part(ctx, "up", "x2x3", "x", -1), 2, 3), 2, 3), "up",
+                "x2x3", 0, what);
+        check_y(iris_upsample_nearest(ctx, part(ctx, "up", "x1x4", "x", -1), 1, 4), "up", "x1x4", 0, what);
+    })
+}
+
+TEST(conv_pool_errors) {
+    iris_ctx *ctx = test_ctx(1);
+    int64_t xs[4] = {1, 6, 5, 5}, ws[4] = {4, 3, 3, 3}, w7[4] = {4, 6, 7, 7}, bs[1] = {5}, x3[3] = {6, 5, 5};
+    iris_tensor *x = iris_ctx_tensor(ctx, IRIS_F32, 4, xs), *w = iris_ctx_tensor(ctx, IRIS_F32, 4, ws);
+    CHECK(iris_conv2d(ctx, x, w, NULL, iris_conv(1, 1)) == NULL); /* C/groups = 6 != 3 */
+    CHECK(iris_ctx_status(ctx) == IRIS_ERR_SHAPE);
+    CHECK_MSG(strstr(iris_last_error(), "conv2d") && strstr(iris_last_error(), "f32[4,3,3,3]"), "message: %s",
+              iris_last_error());
+    ctx = test_ctx(1);
+    x = iris_ctx_tensor(ctx, IRIS_F32, 4, xs);
+    iris_conv2d_params p = iris_conv(1, 1);
+    p.groups = 2;
+    CHECK(iris_conv2d(ctx, x, iris_ctx_tensor(ctx, IRIS_F32, 4, ws), iris_ctx_tensor(ctx, IRIS_F32, 1, bs), p) == NULL);
+    CHECK_MSG(strstr(iris_last_error(), "bias"), "message: %s", iris_last_error());
+    ctx = test_ctx(1);
+    x = iris_ctx_tensor(ctx, IRIS_F32, 4, xs);
+    CHECK(iris_conv2d(ctx, x, iris_ctx_tensor(ctx, IRIS_F32, 4, w7), NULL, iris_conv(1, 0)) == NULL);
+    CHECK_MSG(strstr(iris_last_error(), "larger than"), "message: %s", iris_last_error());
+    ctx = test_ctx(1);
+    x = iris_ctx_tensor(ctx, IRIS_F32, 4, xs);
+    CHECK(iris_conv2d(ctx, x, iris_ctx_tensor(ctx, IRIS_F32, 4, ws), NULL, iris_conv(0, 1)) == NULL);
+    CHECK(iris_ctx_status(ctx) == IRIS_ERR_ARG);
+    ctx = test_ctx(1);
+    CHECK(iris_pool2d(ctx, iris_ctx_tensor(ctx, IRIS_F32, 4, xs), iris_maxpool(3, 2, 2)) == NULL); /* pad > k/2 */
+    CHECK_MSG(strstr(iris_last_error(), "max_pool2d"), "message: %s", iris_last_error());
+    ctx = test_ctx(1);
+    CHECK(iris_pool2d(ctx, iris_ctx_tensor(ctx, IRIS_F32, 3, x3), iris_maxpool(2, 2, 0)) == NULL);
+    CHECK_MSG(strstr(iris_last_error(), "[N, C, H, W]"), "message: %s", iris_last_error());
+    ctx = test_ctx(1);
+    CHECK(iris_upsample_nearest(ctx, iris_ctx_tensor(ctx, IRIS_F32, 4, xs), 0, 2) == NULL);
+    CHECK(iris_ctx_status(ctx) == IRIS_ERR_ARG);
+    ctx = test_ctx(1);
+    CHECK(iris_conv2d(ctx, NULL, NULL, NULL, iris_conv(1, 1)) == NULL);
+    CHECK(iris_ctx_status(ctx) == IRIS_ERR_ARG);
+    test_ctx(1);
+}
