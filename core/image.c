@@ -1,4 +1,4 @@
-/* image.c - image files: sniffing, PNG/JPEG decoding and encoding, channel conversion.
+/* image.c - image files: sniffing, PNG/JPEG/PNM decoding, PNG/JPEG encoding, channel conversion.
 
    libpng and libjpeg report errors by longjmp from a callback; every
    decoder below sets up its jmp_buf before touching the data and frees
@@ -20,7 +20,7 @@
 
 #include "file.h"
 
-/* image_stb.c: BMP, GIF, TGA, PNM and PSD. */
+/* image_stb.c: BMP, GIF, TGA and PSD. */
 iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n, const char *name,
                                   const char *fmt, int max_side, long long max_pixels);
 
@@ -659,6 +659,54 @@ iris_status iris_image_encode_jpeg(const iris_image *img, int quality, uint8_t *
     return IRIS_OK;
 }
 
+/* ---- PNM (binary P5/P6) ----
+   Our own reader rather than stb's: samples are scaled by the header's
+   maxval, 16-bit samples are big-endian, and a short raster is an error. */
+
+static int pnm_token(const uint8_t *b, size_t n, size_t *pos, unsigned *out) {
+    size_t i = *pos;
+    for (;;) { /* whitespace and comments */
+        while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r' || b[i] == '\v' || b[i] == '\f'))
+            i++;
+        if (i < n && b[i] == '#') {
+            while (i < n && b[i] != '\n' && b[i] != '\r') i++;
+            continue;
+        }
+        break;
+    }
+    if (i >= n || b[i] < '0' || b[i] > '9') return -1;
+    unsigned long v = 0;
+    while (i < n && b[i] >= '0' && b[i] <= '9') {
+        v = v * 10 + (unsigned)(b[i++] - '0');
+        if (v > 0xffffff) return -1;
+    }
+    *pos = i, *out = (unsigned)v;
+    return 0;
+}
+
+static iris_status decode_pnm(iris_image *img, const uint8_t *b, size_t n, const char *name,
+                              const iris_image_read_params *p) {
+    int c = b[1] == '6' ? 3 : 1;
+    size_t pos = 2;
+    unsigned w, h, maxval;
+    if (pnm_token(b, n, &pos, &w) || pnm_token(b, n, &pos, &h) || pnm_token(b, n, &pos, &maxval))
+        return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: bad header", name);
+    if (maxval < 1 || maxval > 65535) return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: maxval %u", name, maxval);
+    if (pos >= n) return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: premature end of data", name);
+    pos++; /* exactly one whitespace character ends the header */
+    iris_status st = check_limits(name, "PNM", w, h, p);
+    if (st) return st;
+    size_t bps = maxval > 255 ? 2 : 1, ns = (size_t)w * h * (size_t)c;
+    if (n - pos < ns * bps) return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: premature end of data", name);
+    if ((st = iris_image_alloc(img, (int)w, (int)h, c))) return st;
+    const uint8_t *s = b + pos;
+    for (size_t i = 0; i < ns; i++) {
+        unsigned v = bps == 2 ? (unsigned)s[2 * i] << 8 | s[2 * i + 1] : s[i];
+        img->data[i] = v >= maxval ? 255 : (uint8_t)((v * 255u + maxval / 2) / maxval);
+    }
+    return IRIS_OK;
+}
+
 /* ---- entry points ---- */
 
 iris_status iris_image_decode(iris_image *img, const void *buf, size_t n, const char *name,
@@ -676,6 +724,7 @@ iris_status iris_image_decode(iris_image *img, const void *buf, size_t n, const 
     switch (f) {
     case IRIS_IMAGE_PNG: st = decode_png(img, buf, n, name, &p, &orient); break;
     case IRIS_IMAGE_JPEG: st = decode_jpeg(img, buf, n, name, &p, &orient); break;
+    case IRIS_IMAGE_PNM: st = decode_pnm(img, buf, n, name, &p); break;
     case IRIS_IMAGE_UNKNOWN: return iris_fail(IRIS_ERR_FORMAT, "%s: not an image in a format we read", name);
     default: st = iris_image_decode_stb(img, buf, n, name, iris_image_format_name(f), p.max_side, p.max_pixels);
     }

@@ -21,14 +21,15 @@
    RGBA), gray+alpha becomes RGBA, CMYK JPEGs become RGB, and the EXIF
    orientation of a JPEG (APP1) or PNG (eXIf) is applied. Colour profiles
    and gamma are ignored (as OpenCV and PIL do by default). GIFs give their
-   first frame.
+   first frame, as RGBA. PNM samples are scaled by the header's maxval.
 
    The format is found from the bytes (iris_image_sniff), never the file
    name. Input is hostile: truncated or corrupt data is an error (IRIS_ERR_FORMAT)
    naming the file, never a crash or a half-grey picture; sizes above the
    limits in iris_image_read_params are refused before any pixel memory is
-   taken. PNG and JPEG go through libpng and libjpeg(-turbo); BMP, GIF, TGA,
-   PNM (P5/P6) and PSD through stb_image (compiled in core/image_stb.c).
+   taken. PNG and JPEG go through libpng and libjpeg(-turbo), PNM (P5/P6)
+   through a small reader of ours, BMP, GIF, TGA and PSD (8/16-bit RGB)
+   through stb_image (compiled in core/image_stb.c).
 
    Resizing (which reference each mode reproduces is listed at
    iris_resize_mode) works on interleaved buffers, either u8 images or f32

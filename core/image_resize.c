@@ -96,20 +96,25 @@ static int taps_cubic(taps *t, int in, int out) {
    partial ones with their overlap/cell; overlaps under 1e-3 are dropped.
    `scale` is OpenCV's 1/(out/in), computed in double exactly as it does. */
 static int taps_area(taps *t, int in, int out, double scale) {
-    if (taps_alloc(t, out, (size_t)in + 2 * (size_t)out + 1)) return -1;
-    int k = 0;
+    size_t cap = (size_t)in + 2 * (size_t)out + 1, k = 0; /* cells overlap disjoint runs of whole pixels */
+    if (taps_alloc(t, out, cap)) return -1;
+#define PUSH(s, wt) \
+    do {            \
+        if (k < cap) t->idx[k] = (s), t->w[k++] = (wt); \
+    } while (0)
     for (int i = 0; i < out; i++) {
-        t->start[i] = k;
+        t->start[i] = (int)k;
         double f1 = i * scale, f2 = f1 + scale;
         double cell = fmin(scale, in - f1);
         int s1 = (int)ceil(f1), s2 = (int)floor(f2);
         if (s2 > in - 1) s2 = in - 1;
         if (s1 > s2) s1 = s2;
-        if (s1 - f1 > 1e-3) t->idx[k] = s1 - 1, t->w[k++] = (float)((s1 - f1) / cell);
-        for (int s = s1; s < s2; s++) t->idx[k] = s, t->w[k++] = (float)(1.0 / cell);
-        if (f2 - s2 > 1e-3) t->idx[k] = s2, t->w[k++] = (float)(fmin(fmin(f2 - s2, 1.0), cell) / cell);
+        if (s1 - f1 > 1e-3) PUSH(s1 - 1, (float)((s1 - f1) / cell));
+        for (int s = s1; s < s2; s++) PUSH(s, (float)(1.0 / cell));
+        if (f2 - s2 > 1e-3) PUSH(s2, (float)(fmin(fmin(f2 - s2, 1.0), cell) / cell));
     }
-    t->start[out] = k;
+#undef PUSH
+    t->start[out] = (int)k;
     return 0;
 }
 

@@ -1,10 +1,9 @@
-/* image_stb.c - the less common formats (BMP, GIF, TGA, PNM, PSD) through stb_image.
+/* image_stb.c - the less common formats (BMP, GIF, TGA, PSD) through stb_image.
 
    stb_image is compiled here, once, static, with only those decoders: PNG
    and JPEG go through libpng/libjpeg (image.c) for their error handling
-   and metadata, and HDR is not an 8-bit format. Everything is decoded from
-   memory; dimensions are checked with stbi_info before any pixel memory
-   is taken. */
+   and metadata, and HDR is not an 8-bit format. Dimensions are checked
+   with stbi_info before any pixel memory is taken. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,6 @@
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
 #define STBI_ONLY_TGA
-#define STBI_ONLY_PNM
 #define STBI_ONLY_PSD
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
@@ -38,6 +36,55 @@
 iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n, const char *name,
                                   const char *fmt, int max_side, long long max_pixels);
 
+/* stb decoders read zeros past the end of a memory buffer and some ignore
+   short reads, so a truncated file would decode "successfully". Reading
+   through callbacks lets us see it: stb refills its own 128-byte buffer
+   (always the destination of its first read) only when it needs a byte,
+   so a refill that gets nothing, or any other read that comes up short,
+   means the file ended too soon. */
+typedef struct cb_src {
+    const uint8_t *p;
+    size_t n, pos;
+    const char *refill_buf;
+    int past_end;
+} cb_src;
+
+static int cb_read(void *user, char *data, int size) {
+    cb_src *s = user;
+    if (!s->refill_buf) s->refill_buf = data;
+    size_t want = size > 0 ? (size_t)size : 0, k = s->n - s->pos;
+    if (k > want) k = want;
+    memcpy(data, s->p + s->pos, k);
+    s->pos += k;
+    if (data == s->refill_buf ? (k == 0 && want) : k < want) s->past_end = 1;
+    return (int)k;
+}
+
+static void cb_skip(void *user, int n) {
+    cb_src *s = user;
+    if (n < 0) {
+        s->pos = (size_t)-(long long)n > s->pos ? 0 : s->pos - (size_t)-(long long)n;
+    } else if ((size_t)n > s->n - s->pos) {
+        s->pos = s->n;
+        s->past_end = 1;
+    } else {
+        s->pos += (size_t)n;
+    }
+}
+
+static int cb_eof(void *user) {
+    cb_src *s = user;
+    return s->pos >= s->n;
+}
+
+static const stbi_io_callbacks cbs = {cb_read, cb_skip, cb_eof};
+
+static cb_src *cb_start(cb_src *s, const uint8_t *p, size_t n) {
+    memset(s, 0, sizeof *s);
+    s->p = p, s->n = n;
+    return s;
+}
+
 static iris_status limits(const char *name, const char *fmt, int w, int h, int max_side, long long max_pixels) {
     if (w < 1 || h < 1) return iris_fail(IRIS_ERR_FORMAT, "%s: %s: image is %dx%d", name, fmt, w, h);
     if (w > max_side || h > max_side)
@@ -53,20 +100,28 @@ iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n,
                                   const char *fmt, int max_side, long long max_pixels) {
     memset(img, 0, sizeof *img);
     if (n > INT_MAX) return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: %s: file too large", name, fmt);
+    cb_src src;
     int w = 0, h = 0, comp = 0;
-    if (!stbi_info_from_memory(buf, (int)n, &w, &h, &comp))
+    if (!stbi_info_from_callbacks(&cbs, cb_start(&src, buf, n), &w, &h, &comp))
         return iris_fail(IRIS_ERR_FORMAT, "%s: %s: %s", name, fmt, stbi_failure_reason());
     iris_status st = limits(name, fmt, w, h, max_side, max_pixels);
     if (st) return st;
-    int wide = stbi_is_16_bit_from_memory(buf, (int)n);
-    void *px = wide ? (void *)stbi_load_16_from_memory(buf, (int)n, &w, &h, &comp, 0)
-                    : (void *)stbi_load_from_memory(buf, (int)n, &w, &h, &comp, 0);
+    int wide = stbi_is_16_bit_from_callbacks(&cbs, cb_start(&src, buf, n));
+    cb_start(&src, buf, n);
+    void *px = wide ? (void *)stbi_load_16_from_callbacks(&cbs, &src, &w, &h, &comp, 0)
+                    : (void *)stbi_load_from_callbacks(&cbs, &src, &w, &h, &comp, 0);
     if (!px) return iris_fail(IRIS_ERR_FORMAT, "%s: %s: %s", name, fmt, stbi_failure_reason());
-    if ((st = limits(name, fmt, w, h, max_side, max_pixels)) || comp < 1 || comp > 4) {
+    if (src.past_end) st = iris_fail(IRIS_ERR_FORMAT, "%s: %s: premature end of data", name, fmt);
+    else if (!(st = limits(name, fmt, w, h, max_side, max_pixels)) && (comp < 1 || comp > 4))
+        st = iris_fail(IRIS_ERR_FORMAT, "%s: %s: %d channels", name, fmt, comp);
+    if (st) {
         stbi_image_free(px);
-        return st ? st : iris_fail(IRIS_ERR_FORMAT, "%s: %s: %d channels", name, fmt, comp);
+        return st;
     }
     int c = comp == 2 ? 4 : comp; /* gray+alpha -> RGBA */
+    /* stb gives every PSD four channels; keep the alpha only if the file has one */
+    int drop_alpha = !strcmp(fmt, "psd") && comp == 4 && n >= 14 && (buf[12] << 8 | buf[13]) < 4;
+    if (drop_alpha) c = 3;
     if ((st = iris_image_alloc(img, w, h, c))) {
         stbi_image_free(px);
         return st;
@@ -82,7 +137,7 @@ iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n,
             v[k] = wide ? (uint8_t)((s16[j] * 255u + 32767u) / 65535u) : s8[j];
         }
         if (comp == 2) d[0] = d[1] = d[2] = v[0], d[3] = v[1];
-        else memcpy(d, v, (size_t)c);
+        else memcpy(d, v, (size_t)c); /* c = 3 < comp drops the alpha */
     }
     stbi_image_free(px);
     return IRIS_OK;
