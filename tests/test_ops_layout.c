@@ -234,3 +234,102 @@ TEST(layout_errors_name_op_and_shapes) {
     CHECK(ops_failed_with(ctx, iris_get_rows(ctx, a, a), "get_rows: table f32[2,3,5] must be 2-D"));
     iris_ctx_reset(ctx);
 }
+
+/* ---- quantized inputs ---- */
+
+/* Q8_0 [rows, 64]: element e of row r is 0.5 * ((r * 64 + e) % 61 - 30), worked out by hand
+   from the block layout (d = 0.5 as f16 0x3800, then 32 int8 q). */
+static float q8_value(int64_t r, int64_t e) { return 0.5f * (float)((r * 64 + e) % 61 - 30); }
+
+static iris_tensor *q8_table(iris_ctx *ctx, int64_t rows) {
+    iris_block_q8_0 *blk = malloc((size_t)rows * 2 * sizeof *blk);
+    for (int64_t r = 0; r < rows; r++)
+        for (int b = 0; b < 2; b++) {
+            blk[r * 2 + b].d = 0x3800;
+            for (int j = 0; j < 32; j++) blk[r * 2 + b].qs[j] = (int8_t)((r * 64 + b * 32 + j) % 61 - 30);
+        }
+    int64_t sh[2] = {rows, 64};
+    iris_tensor *t = iris_ctx_upload(ctx, IRIS_Q8_0, 2, sh, blk);
+    free(blk);
+    return t;
+}
+
+TEST(layout_dequantize_hand_built_blocks) {
+    FOR_PATHS({
+        iris_tensor *q = q8_table(ctx, 6);
+        float *got = test_read_f32(iris_dequantize(ctx, q));
+        int bad = !got;
+        for (int r = 0; !bad && r < 6; r++)
+            for (int e = 0; e < 64; e++) bad |= got[r * 64 + e] != q8_value(r, e);
+        CHECK_MSG(!bad, "%s: q8_0 -> f32", what);
+        free(got);
+        /* to f16 (the values are exact in f16), through a [2,3,64] view with swapped outer dims */
+        int64_t sh[3] = {2, 3, 64};
+        iris_tensor *v = iris_transpose(ctx, iris_reshape(ctx, q, 3, sh), 0, 1); /* [3,2,64] */
+        iris_tensor *h = iris_copy(ctx, v, IRIS_F16);
+        got = test_read_f32(h);
+        bad = !got || h->dtype != IRIS_F16;
+        for (int i = 0; !bad && i < 3; i++)
+            for (int j = 0; j < 2; j++)
+                for (int e = 0; e < 64; e++) bad |= got[(i * 2 + j) * 64 + e] != q8_value(j * 3 + i, e);
+        CHECK_MSG(!bad, "%s: q8_0 view -> f16", what);
+        free(got);
+        /* permute moving the block dim: dequantized first, then moved */
+        float *p = test_read_f32(iris_permute(ctx, q, (const int[]){1, 0}));
+        bad = !p;
+        for (int r = 0; !bad && r < 6; r++)
+            for (int e = 0; e < 64; e++) bad |= p[e * 6 + r] != q8_value(r, e);
+        CHECK_MSG(!bad, "%s: permuted q8_0", what);
+        free(p);
+        /* get_rows on a quantized table; concat of two quantized tensors is f32 */
+        int32_t idv[4] = {5, 0, 2, 5};
+        int64_t si[1] = {4};
+        float *g = test_read_f32(iris_get_rows(ctx, q, iris_ctx_upload(ctx, IRIS_I32, 1, si, idv)));
+        bad = !g;
+        for (int k = 0; !bad && k < 4; k++)
+            for (int e = 0; e < 64; e++) bad |= g[k * 64 + e] != q8_value(idv[k], e);
+        CHECK_MSG(!bad, "%s: get_rows q8_0", what);
+        free(g);
+        iris_tensor *c = iris_concat(ctx, q, iris_narrow(ctx, q, 0, 4, 2), 0);
+        float *cv = test_read_f32(c);
+        bad = !cv || c->dtype != IRIS_F32 || c->ne[0] != 8;
+        for (int r = 0; !bad && r < 8; r++)
+            for (int e = 0; e < 64; e++) bad |= cv[r * 64 + e] != q8_value(r < 6 ? r : r - 2, e);
+        CHECK_MSG(!bad, "%s: concat q8_0", what);
+        free(cv);
+    });
+}
+
+TEST(layout_dequantize_k_quants_by_rows) {
+    /* large K-quant tensors (split across threads): every row equals iris_dequantize_row of it */
+    enum { R = 40, C = 2048 };
+    static const iris_dtype types[] = {IRIS_Q4_K, IRIS_Q6_K, IRIS_Q4_0};
+    float *x = malloc(R * C * sizeof *x), *want = malloc(R * C * sizeof *want);
+    uint32_t seed = 3;
+    for (int i = 0; i < R * C; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = ((seed >> 8) / 16777216.f - 0.5f) * 3.f;
+    }
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        size_t rb = iris_row_bytes(types[k], C);
+        char *q = malloc(R * rb);
+        for (int r = 0; r < R; r++) CHECK_OK(iris_quantize_row(types[k], x + r * C, q + r * rb, C));
+        for (int r = 0; r < R; r++) iris_dequantize_row(types[k], q + r * rb, want + r * C, C);
+        int64_t sh[2] = {R, C}, si[1] = {3};
+        int32_t idv[3] = {R - 1, 0, 17};
+        FOR_PATHS({
+            iris_tensor *t = iris_ctx_upload(ctx, types[k], 2, sh, q);
+            float *got = test_read_f32(iris_dequantize(ctx, t));
+            CHECK_MSG(got && !memcmp(got, want, R * C * sizeof(float)), "%s %s", what, iris_dtype_name(types[k]));
+            free(got);
+            float *g = test_read_f32(iris_get_rows(ctx, t, iris_ctx_upload(ctx, IRIS_I32, 1, si, idv)));
+            int bad = !g;
+            for (int i = 0; !bad && i < 3; i++) bad |= memcmp(g + i * C, want + idv[i] * C, C * sizeof(float)) != 0;
+            CHECK_MSG(!bad, "%s get_rows %s", what, iris_dtype_name(types[k]));
+            free(g);
+        });
+        free(q);
+    }
+    free(x);
+    free(want);
+}
