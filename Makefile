@@ -30,8 +30,8 @@ endif
 BUILD := build/$(VARIANT)-cuda$(CUDA)-blas$(BLAS)
 
 OPT ?= -O2
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP -I.
-CFLAGS += $(OPT) -g $(CFLAGS_BASE)
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -I.
+CFLAGS += $(OPT) -g $(CFLAGS_BASE) -MMD -MP
 LDLIBS += -lpng -ljpeg -lcjson -lm -pthread
 
 ifeq ($(BLAS),1)
@@ -46,7 +46,7 @@ endif
 
 MODEL_DIRS := core core/cpu cli clip unet vae diffusion vision llama
 ALL_C := $(foreach d,$(MODEL_DIRS),$(wildcard $(d)/*.c))
-TOOL_C := $(filter %/main_%.c,$(foreach d,$(MODEL_DIRS),$(wildcard $(d)/main_*.c)))
+TOOL_C := $(foreach d,$(MODEL_DIRS),$(wildcard $(d)/main_*.c))
 LIB_C := $(filter-out $(TOOL_C),$(ALL_C))
 TEST_C := $(wildcard tests/*.c)
 BENCH_C := $(wildcard bench/bench_*.c)
