@@ -68,7 +68,7 @@ TEST(layout_concat_matches_torch) {
     FOR_PATHS({
         for (int d = 0; d < 3; d++) {
             iris_ctx_reset(ctx);
-            char bn[16], yn[16], w[96];
+            char bn[32], yn[32], w[96];
             snprintf(bn, sizeof bn, "cat_b%d", d);
             snprintf(yn, sizeof yn, "cat_%d", d);
             snprintf(w, sizeof w, "%s dim %d", what, d);
