@@ -781,6 +781,8 @@ iris_status iris_quantize_row_dot(iris_dtype t, const float *src, void *dst, int
         iris_qdot_quantize_q8_0(src, dst, n, iris_cpu_simd());
         return IRIS_OK;
     }
+    if (t == IRIS_Q8_K && n >= 0 && n % IRIS_QK_K == 0 && iris_qdot_quantize_q8_k(src, dst, n, iris_cpu_simd()))
+        return IRIS_OK;
     return iris_quantize_row(t, src, dst, n);
 }
 

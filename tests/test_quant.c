@@ -203,6 +203,18 @@ TEST(quant_activation_encoders_match_ggml) {
         CHECK_OK(iris_quantize_row_dot(IRIS_Q8_0, x, b1, n));
         CHECK(!memcmp(b0, b1, iris_row_bytes(IRIS_Q8_0, n)));
     }
+    /* Q8_K: the SIMD encoder against the portable reference one, ties of |max| included */
+    for (int64_t n = 256; n <= 256 * 3; n += 256) {
+        float x[256 * 3];
+        uint8_t b0[292 * 3], b1[292 * 3];
+        fill_row(x, n, 32);
+        x[5] = -50.0f; /* equal magnitudes, opposite signs: the first decides the scale's sign */
+        x[100] = 50.0f;
+        if (n > 256) x[256 + 9] = 60.0f, x[256 + 10] = -60.0f;
+        CHECK_OK(iris_quantize_row(IRIS_Q8_K, x, b0, n));
+        CHECK_OK(iris_quantize_row_dot(IRIS_Q8_K, x, b1, n));
+        CHECK(!memcmp(b0, b1, iris_row_bytes(IRIS_Q8_K, n)));
+    }
     free(got);
     free(a);
 }

@@ -371,29 +371,6 @@ IRIS_AVX2 static inline __m256i nibbles32(const uint8_t *qs) {
     return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15));
 }
 
-IRIS_AVX2 static float dot_q4_0_avx2(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q4_0 *w = vw;
-    const iris_block_q8_0 *x = vx;
-    const int64_t nb = n / 32;
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256i a0 = _mm256_sub_epi8(nibbles32(w[i].qs), eight);
-        __m256i a1 = _mm256_sub_epi8(nibbles32(w[i + 1].qs), eight);
-        __m256i p0 = dot_i8(a0, _mm256_loadu_si256((const __m256i *)x[i].qs));
-        __m256i p1 = dot_i8(a1, _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)), _mm256_cvtepi32_ps(p1),
-                               acc1);
-    }
-    for (; i < nb; i++) {
-        __m256i p = dot_i8(_mm256_sub_epi8(nibbles32(w[i].qs), eight), _mm256_loadu_si256((const __m256i *)x[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    return hsum8(_mm256_add_ps(acc0, acc1));
-}
-
 /* Byte j is 0xff where bit j of `bits` is set. */
 IRIS_AVX2 static inline __m256i bits_to_bytes(uint32_t bits) {
     const __m256i spread = _mm256_setr_epi64x(0, 0x0101010101010101LL, 0x0202020202020202LL, 0x0303030303030303LL);
@@ -416,129 +393,196 @@ IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) 
     return hsum8(acc);
 }
 
-IRIS_AVX2 static float dot_q8_0_avx2(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q8_0 *w = vw, *x = vx;
-    const int64_t nb = n / 32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
-        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)w[i + 1].qs),
-                            _mm256_loadu_si256((const __m256i *)x[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)), _mm256_cvtepi32_ps(p1),
-                               acc1);
+/* The integer kernels are written once as macros and compiled twice: for AVX2, and for
+   AVX-512 VNNI, where the byte and word dot products accumulate in one instruction
+   (vpdpbusd, vpdpwssd). Both stay on 256 bits: 512-bit versions of these measured slower
+   here (they become shuffle-bound and close a vector port). */
+#define I8DOT_AVX2(a, b) \
+    _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a)), _mm256_set1_epi16(1))
+#define I8DOT_VNNI(a, b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a))
+/* sum (u - 8) * y for nibbles u in 0..15 */
+#define Q4DOT_AVX2(u, y) I8DOT_AVX2(_mm256_sub_epi8(u, _mm256_set1_epi8(8)), y)
+#define Q4DOT_VNNI(u, y)                                          \
+    _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y), \
+                     _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), y))
+/* acc + pairwise i16 products */
+#define WACC_AVX2(acc, a, b) _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+#define WACC_VNNI(acc, a, b) _mm256_dpwssd_epi32(acc, a, b)
+
+#define BLOCK_D(w, x, i) _mm256_set1_ps(_cvtsh_ss((w)[i].d) * _cvtsh_ss((x)[i].d))
+
+#define DEF_DOT_Q4_0(NAME, ATTR, Q4DOT)                                                                     \
+    ATTR static float NAME(int64_t n, const void *vw, const void *vx) {                                     \
+        const iris_block_q4_0 *w = vw;                                                                      \
+        const iris_block_q8_0 *x = vx;                                                                      \
+        const int64_t nb = n / 32;                                                                          \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                                     \
+        int64_t i = 0;                                                                                      \
+        for (; i + 2 <= nb; i += 2) {                                                                       \
+            const __m256i p0 = Q4DOT(nibbles32(w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));     \
+            const __m256i p1 = Q4DOT(nibbles32(w[i + 1].qs), _mm256_loadu_si256((const __m256i *)x[i + 1].qs)); \
+            acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p0), acc0);                         \
+            acc1 = _mm256_fmadd_ps(BLOCK_D(w, x, i + 1), _mm256_cvtepi32_ps(p1), acc1);                     \
+        }                                                                                                   \
+        if (i < nb) {                                                                                       \
+            const __m256i p = Q4DOT(nibbles32(w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));      \
+            acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p), acc0);                          \
+        }                                                                                                   \
+        return hsum8(_mm256_add_ps(acc0, acc1));                                                            \
     }
-    for (; i < nb; i++) {
-        __m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc0);
+
+#define DEF_DOT_Q8_0(NAME, ATTR, I8DOT)                                                                     \
+    ATTR static float NAME(int64_t n, const void *vw, const void *vx) {                                     \
+        const iris_block_q8_0 *w = vw, *x = vx;                                                             \
+        const int64_t nb = n / 32;                                                                          \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                                     \
+        int64_t i = 0;                                                                                      \
+        for (; i + 2 <= nb; i += 2) {                                                                       \
+            const __m256i p0 = I8DOT(_mm256_loadu_si256((const __m256i *)w[i].qs),                          \
+                                     _mm256_loadu_si256((const __m256i *)x[i].qs));                         \
+            const __m256i p1 = I8DOT(_mm256_loadu_si256((const __m256i *)w[i + 1].qs),                      \
+                                     _mm256_loadu_si256((const __m256i *)x[i + 1].qs));                     \
+            acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p0), acc0);                         \
+            acc1 = _mm256_fmadd_ps(BLOCK_D(w, x, i + 1), _mm256_cvtepi32_ps(p1), acc1);                     \
+        }                                                                                                   \
+        if (i < nb) {                                                                                       \
+            const __m256i p = I8DOT(_mm256_loadu_si256((const __m256i *)w[i].qs),                           \
+                                    _mm256_loadu_si256((const __m256i *)x[i].qs));                          \
+            acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p), acc0);                          \
+        }                                                                                                   \
+        return hsum8(_mm256_add_ps(acc0, acc1));                                                            \
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+
+/* The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K block, in order. */
+static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
+    uint32_t a[3];
+    memcpy(a, s, 12);
+    out[0] = a[0] & 0x3f3f3f3fu;
+    out[1] = (a[2] & 0x0f0f0f0fu) | ((a[0] >> 6) & 0x03030303u) << 4;
+    out[2] = a[1] & 0x3f3f3f3fu;
+    out[3] = ((a[2] >> 4) & 0x0f0f0f0fu) | ((a[1] >> 6) & 0x03030303u) << 4;
 }
 
-/* Unpacks the 8 scales and 8 mins of a Q4_K/Q5_K block; returns sum_j m_j * (bsums of sub-block j). */
-static inline int k4_scales(const uint8_t s[12], const int16_t *bsums, uint8_t sc[8]) {
-    int summ = 0;
-    for (int j = 0; j < 8; j++) {
-        int a, m;
-        k4_scale_min(s, j, &a, &m);
-        sc[j] = (uint8_t)a;
-        summ += m * (bsums[2 * j] + bsums[2 * j + 1]);
-    }
-    return summ;
-}
+/* Per Q4_K/Q5_K super-block: the scales as i16 in both 128-bit lanes, and (into acc_m) the
+   min term dmin * sum_j m_j * (the two bsums of sub-block j), all in SIMD. */
+#define K4_PROLOGUE()                                                                                        \
+    uint32_t sm[4];                                                                                         \
+    k4_unpack(w[i].scales, sm);                                                                             \
+    const __m256i sm16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm));                        \
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)x[i].bsums);                                     \
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));      \
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(x[i].d * _cvtsh_ss(w[i].dmin)),                                        \
+                         _mm_cvtepi32_ps(_mm_madd_epi16(_mm256_extracti128_si256(sm16, 1), pairs)), acc_m); \
+    const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16))
 
-IRIS_AVX2 static float dot_q4_k_avx2(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q4_k *w = vw;
-    const iris_block_q8_k *x = vx;
-    const __m256i m4 = _mm256_set1_epi8(15);
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
-    for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t sc[8];
-        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
-            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
-            __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
-            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c]));
-            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
-    }
-    return hsum8(acc) - accm;
-}
+/* i16 lane j of `scales` in every lane */
+#define SCALE16(j) _mm256_shuffle_epi8(scales, _mm256_set1_epi16((short)((2 * (j) + 1) << 8 | 2 * (j))))
 
-IRIS_AVX2 static float dot_q5_k_avx2(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q5_k *w = vw;
-    const iris_block_q8_k *x = vx;
-    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
-    for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t sc[8];
-        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
-        __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++, hb = _mm256_srli_epi16(hb, 2)) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
-            __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-            lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-            hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-            __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c)));
-            __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32)));
-            plo = _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * c]));
-            phi = _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * c + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(plo, phi));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
+#define DEF_DOT_Q4_K(NAME, ATTR, WACC)                                                                      \
+    ATTR static float NAME(int64_t n, const void *vw, const void *vx) {                                     \
+        const iris_block_q4_k *w = vw;                                                                      \
+        const iris_block_q8_k *x = vx;                                                                      \
+        const __m256i m4 = _mm256_set1_epi8(15);                                                            \
+        __m256 acc = _mm256_setzero_ps();                                                                   \
+        __m128 acc_m = _mm_setzero_ps();                                                                    \
+        for (int64_t i = 0; i < n / 256; i++) {                                                             \
+            K4_PROLOGUE();                                                                                  \
+            __m256i sumi = _mm256_setzero_si256();                                                          \
+            for (int c = 0; c < 4; c++) {                                                                   \
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));                  \
+                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); \
+                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c))); \
+                const __m256i phi =                                                                         \
+                    _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32))); \
+                sumi = WACC(sumi, plo, SCALE16(2 * c));                                                     \
+                sumi = WACC(sumi, phi, SCALE16(2 * c + 1));                                                 \
+            }                                                                                               \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc); \
+        }                                                                                                   \
+        acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));                                             \
+        acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));                                                  \
+        return hsum8(acc) - _mm_cvtss_f32(acc_m);                                                           \
     }
-    return hsum8(acc) - accm;
-}
 
-/* sum_j scales[j] * bsums[j] over the 16 sub-blocks: the Q6_K -32 offset term. */
-static inline int q6_offset(const int8_t *scales, const int16_t *bsums) {
-    int s = 0;
-    for (int j = 0; j < 16; j++) s += scales[j] * bsums[j];
-    return s;
-}
-
-IRIS_AVX2 static float dot_q6_k_avx2(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q6_k *w = vw;
-    const iris_block_q8_k *x = vx;
-    const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / 256; i++) {
-        __m256i sumi = _mm256_setr_epi32(-32 * q6_offset(w[i].scales, x[i].bsums), 0, 0, 0, 0, 0, 0, 0);
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[i].ql + 64 * h;
-            const int8_t *sc = w[i].scales + 8 * h, *y = x[i].qs + 128 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4));
-            for (int k = 0; k < 4; k++) {
-                __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
-                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+#define DEF_DOT_Q5_K(NAME, ATTR, WACC)                                                                      \
+    ATTR static float NAME(int64_t n, const void *vw, const void *vx) {                                     \
+        const iris_block_q5_k *w = vw;                                                                      \
+        const iris_block_q8_k *x = vx;                                                                      \
+        const __m256i m4 = _mm256_set1_epi8(15), bit4 = _mm256_set1_epi8(16);                               \
+        __m256 acc = _mm256_setzero_ps();                                                                   \
+        __m128 acc_m = _mm_setzero_ps();                                                                    \
+        for (int64_t i = 0; i < n / 256; i++) {                                                             \
+            K4_PROLOGUE();                                                                                  \
+            /* bit j of qh[l] is the fifth bit of element 32j + l; chunk c takes bits 2c, 2c+1 */       \
+            __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);                                      \
+            __m256i sumi = _mm256_setzero_si256();                                                          \
+            for (int c = 0; c < 4; c++) {                                                                   \
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));                  \
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);   \
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(hb, 4), bit4));                 \
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(hb, 3), bit4));                 \
+                hb = _mm256_srli_epi16(hb, 2);                                                              \
+                const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c))); \
+                const __m256i phi =                                                                         \
+                    _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[i].qs + 64 * c + 32))); \
+                sumi = WACC(sumi, plo, SCALE16(2 * c));                                                     \
+                sumi = WACC(sumi, phi, SCALE16(2 * c + 1));                                                 \
+            }                                                                                               \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc); \
+        }                                                                                                   \
+        acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));                                             \
+        acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));                                                  \
+        return hsum8(acc) - _mm_cvtss_f32(acc_m);                                                           \
     }
-    return hsum8(acc);
-}
+
+/* Q6_K: each half of 128 elements unpacks into four 32-element groups k (layout in quant.c);
+   a group's two 16-element sub-blocks sit in the two 128-bit lanes, so one shuffle of the
+   half's 8 scales gives [scale 2k x 8 | scale 2k+1 x 8]. The -32 offset is 32 * sum_j scale_j *
+   bsum_j, taken out up front. */
+#define DEF_DOT_Q6_K(NAME, ATTR, WACC)                                                                      \
+    ATTR static float NAME(int64_t n, const void *vw, const void *vx) {                                     \
+        const iris_block_q6_k *w = vw;                                                                      \
+        const iris_block_q8_k *x = vx;                                                                      \
+        const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);                                  \
+        __m256 acc = _mm256_setzero_ps();                                                                   \
+        for (int64_t i = 0; i < n / 256; i++) {                                                             \
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales));       \
+            const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x[i].bsums));   \
+            __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));             \
+            for (int h = 0; h < 2; h++) {                                                                   \
+                const uint8_t *ql = w[i].ql + 64 * h;                                                       \
+                const int8_t *y = x[i].qs + 128 * h;                                                        \
+                const __m256i scales = _mm256_broadcastsi128_si256(                                         \
+                    h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));                  \
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                                 \
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));                          \
+                const __m256i hh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));                 \
+                __m256i q[4];                                                                               \
+                q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4)); \
+                q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),                                            \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4)); \
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),                      \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4)); \
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),                      \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4)); \
+                for (int k = 0; k < 4; k++) {                                                               \
+                    const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k))); \
+                    const __m256i s = _mm256_shuffle_epi8(                                                  \
+                        scales, _mm256_set_m128i(_mm_set1_epi16((short)((4 * k + 3) << 8 | (4 * k + 2))),   \
+                                                 _mm_set1_epi16((short)((4 * k + 1) << 8 | 4 * k))));       \
+                    sumi = WACC(sumi, p, s);                                                                \
+                }                                                                                           \
+            }                                                                                               \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc); \
+        }                                                                                                   \
+        return hsum8(acc);                                                                                  \
+    }
+
+DEF_DOT_Q4_0(dot_q4_0_avx2, IRIS_AVX2, Q4DOT_AVX2)
+DEF_DOT_Q8_0(dot_q8_0_avx2, IRIS_AVX2, I8DOT_AVX2)
+DEF_DOT_Q4_K(dot_q4_k_avx2, IRIS_AVX2, WACC_AVX2)
+DEF_DOT_Q5_K(dot_q5_k_avx2, IRIS_AVX2, WACC_AVX2)
+DEF_DOT_Q6_K(dot_q6_k_avx2, IRIS_AVX2, WACC_AVX2)
 
 IRIS_AVX2 static void quantize_q8_0_avx2(const float *x, iris_block_q8_0 *y, int64_t nb) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
@@ -561,6 +605,54 @@ IRIS_AVX2 static void quantize_q8_0_avx2(const float *x, iris_block_q8_0 *y, int
         __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)y[i].qs, p);
+    }
+}
+
+/* Q8_K as the reference encoder makes it (iscale = -127/max of the first largest |x|, round
+   to nearest even, clamp to 127), 8 floats at a time; bsums from the packed bytes. */
+IRIS_AVX2 static void quantize_q8_k_avx2(const float *x, iris_block_q8_k *y, int64_t nb) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < nb; i++, x += 256) {
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        memset(&y[i], 0, sizeof y[i]);
+        if (amax == 0) continue;
+        float max = 0;
+        for (int k = 0; k < 32; k++) { /* the first element of largest magnitude sets the sign */
+            const __m256 v = _mm256_loadu_ps(x + 8 * k);
+            const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(amax), _CMP_EQ_OQ));
+            if (hit) {
+                max = x[8 * k + __builtin_ctz((unsigned)hit)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m256 is = _mm256_set1_ps(iscale);
+        __m256i sums[8];
+        for (int k = 0; k < 8; k++) {
+            __m256i q[4];
+            for (int j = 0; j < 4; j++)
+                q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 32 * k + 8 * j), is),
+                                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(y[i].qs + 32 * k), p);
+            /* lanes 0-3: quads of group 2k, lanes 4-7: of group 2k+1 */
+            sums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p), ones16);
+        }
+        /* two rounds of hadd: [g0 g2 g4 g6 | g1 g3 g5 g7] and the same for groups 8-15 */
+        const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(sums[0], sums[1]), _mm256_hadd_epi32(sums[2], sums[3]));
+        const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(sums[4], sums[5]), _mm256_hadd_epi32(sums[6], sums[7]));
+        const __m256i ab = _mm256_packs_epi32(a, b); /* [g0 g2 .. g14 | g1 g3 .. g15] */
+        const __m128i even = _mm256_castsi256_si128(ab), odd = _mm256_extracti128_si256(ab, 1);
+        _mm_storeu_si128((__m128i *)y[i].bsums, _mm_unpacklo_epi16(even, odd));
+        _mm_storeu_si128((__m128i *)(y[i].bsums + 8), _mm_unpackhi_epi16(even, odd));
+        y[i].d = 1 / iscale;
     }
 }
 
@@ -613,160 +705,11 @@ IRIS_AVX512 static float dot_bf16_avx512(int64_t n, const void *vw, const void *
     return _mm512_reduce_add_ps(a0);
 }
 
-IRIS_AVX512VNNI static inline __m512 d2(float d0, float d1) {
-    return _mm512_insertf32x8(_mm512_set1_ps(d0), _mm256_set1_ps(d1), 1);
-}
-
-IRIS_AVX512VNNI static inline __m512i load2x256(const void *a, const void *b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
-                              _mm256_loadu_si256((const __m256i *)b), 1);
-}
-
-IRIS_AVX512VNNI static float dot_q8_0_vnni(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q8_0 *w = vw, *x = vx;
-    const int64_t nb = n / 32;
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) { /* two blocks per register */
-        const __m512i a = load2x256(w[i].qs, w[i + 1].qs), b = load2x256(x[i].qs, x[i + 1].qs);
-        const __m512i sb = _mm512_mask_sub_epi8(b, _mm512_movepi8_mask(a), zero, b); /* b * sign(a) */
-        const __m512i p = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(a), sb);
-        acc = _mm512_fmadd_ps(d2(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d), _cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)),
-                              _mm512_cvtepi32_ps(p), acc);
-    }
-    float s = _mm512_reduce_add_ps(acc);
-    if (i < nb) {
-        const __m256i a = _mm256_loadu_si256((const __m256i *)w[i].qs), b = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-        const __m256 f = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p));
-        s += hsum8(f);
-    }
-    return s;
-}
-
-IRIS_AVX512VNNI static float dot_q4_0_vnni(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q4_0 *w = vw;
-    const iris_block_q8_0 *x = vx;
-    const int64_t nb = n / 32;
-    const __m512i zero = _mm512_setzero_si512(), m4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
-    /* [a.qs, b.qs] and the same >> 4 -> [a lo, a hi, b lo, b hi] in 128-bit lanes */
-    const __m512i order = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
-    __m512 acc = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        const __m256i q = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)w[i + 1].qs),
-                                           _mm_loadu_si128((const __m128i *)w[i].qs));
-        __m512i u = _mm512_permutex2var_epi64(_mm512_castsi256_si512(q), order,
-                                              _mm512_castsi256_si512(_mm256_srli_epi16(q, 4)));
-        u = _mm512_and_si512(u, m4);
-        const __m512i y = load2x256(x[i].qs, x[i + 1].qs);
-        /* sum (q - 8) * y = sum q*y - 8 * sum y */
-        const __m512i p = _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, u, y), _mm512_dpbusd_epi32(zero, eight, y));
-        acc = _mm512_fmadd_ps(d2(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d), _cvtsh_ss(w[i + 1].d) * _cvtsh_ss(x[i + 1].d)),
-                              _mm512_cvtepi32_ps(p), acc);
-    }
-    float s = _mm512_reduce_add_ps(acc);
-    if (i < nb) {
-        const __m256i y = _mm256_loadu_si256((const __m256i *)x[i].qs);
-        const __m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), nibbles32(w[i].qs), y),
-                                           _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), y));
-        s += hsum8(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p)));
-    }
-    return s;
-}
-
-/* Q4_K/Q5_K on 512 bits: one register holds a 64-element chunk = sub-blocks 2c (lanes 0-7) and
-   2c+1 (lanes 8-15); the per-sub-block scales are spread to match with one permute. */
-IRIS_AVX512VNNI static float dot_q4_k_vnni(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q4_k *w = vw;
-    const iris_block_q8_k *x = vx;
-    const __m256i m4 = _mm256_set1_epi8(15);
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 acc = _mm512_setzero_ps();
-    float accm = 0;
-    for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t sc[8];
-        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
-        uint64_t sc64;
-        memcpy(&sc64, sc, 8);
-        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
-        __m512i sumi = zero;
-        for (int c = 0; c < 4; c++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
-            const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, m4)),
-                                                 _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), 1);
-            const __m512i p = _mm512_dpbusd_epi32(zero, u, _mm512_loadu_si512(x[i].qs + 64 * c));
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(idx, sc32)));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm512_cvtepi32_ps(sumi), acc);
-        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
-    }
-    return _mm512_reduce_add_ps(acc) - accm;
-}
-
-IRIS_AVX512VNNI static float dot_q5_k_vnni(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q5_k *w = vw;
-    const iris_block_q8_k *x = vx;
-    const __m256i m4 = _mm256_set1_epi8(15), one = _mm256_set1_epi8(1);
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 acc = _mm512_setzero_ps();
-    float accm = 0;
-    for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t sc[8];
-        const int summ = k4_scales(w[i].scales, x[i].bsums, sc);
-        uint64_t sc64;
-        memcpy(&sc64, sc, 8);
-        const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_cvtsi64_si128((long long)sc64));
-        __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
-        __m512i sumi = zero;
-        for (int c = 0; c < 4; c++, hb = _mm256_srli_epi16(hb, 2)) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));
-            __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(_mm256_and_si256(hb, one), 4));
-            __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), one), 4));
-            const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-            const __m512i p = _mm512_dpbusd_epi32(zero, u, _mm512_loadu_si512(x[i].qs + 64 * c));
-            const __m512i idx = _mm512_inserti64x4(_mm512_set1_epi32(2 * c), _mm256_set1_epi32(2 * c + 1), 1);
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(idx, sc32)));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm512_cvtepi32_ps(sumi), acc);
-        accm += x[i].d * _cvtsh_ss(w[i].dmin) * (float)summ;
-    }
-    return _mm512_reduce_add_ps(acc) - accm;
-}
-
-/* Q6_K on 512 bits: per half of 128, ql's low nibbles are elements 0-63 in order and the high
-   nibbles 64-127; lane k of a 64-element dot belongs to sub-block k/4. */
-IRIS_AVX512VNNI static float dot_q6_k_vnni(int64_t n, const void *vw, const void *vx) {
-    const iris_block_q6_k *w = vw;
-    const iris_block_q8_k *x = vx;
-    const __m512i m4 = _mm512_set1_epi8(15), m3 = _mm512_set1_epi8(3), zero = _mm512_setzero_si512();
-    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n / 256; i++) {
-        const __m512i sc32 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)w[i].scales));
-        const __m512i bs32 = _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)x[i].bsums));
-        __m512i sumi = _mm512_sub_epi32(zero, _mm512_slli_epi32(_mm512_mullo_epi32(sc32, bs32), 5));
-        for (int h = 0; h < 2; h++) {
-            const __m512i l = _mm512_loadu_si512(w[i].ql + 64 * h);
-            const __m256i hh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));
-            const __m512i h2 = _mm512_inserti64x4(_mm512_castsi256_si512(hh), _mm256_srli_epi16(hh, 2), 1);
-            const __m512i qa = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(_mm512_and_si512(h2, m3), 4));
-            const __m512i qb = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
-                                               _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(h2, 4), m3), 4));
-            const __m512i pa = _mm512_dpbusd_epi32(zero, qa, _mm512_loadu_si512(x[i].qs + 128 * h));
-            const __m512i pb = _mm512_dpbusd_epi32(zero, qb, _mm512_loadu_si512(x[i].qs + 128 * h + 64));
-            const __m512i ia = _mm512_add_epi32(quad, _mm512_set1_epi32(8 * h));
-            const __m512i ib = _mm512_add_epi32(ia, _mm512_set1_epi32(4));
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pa, _mm512_permutexvar_epi32(ia, sc32)));
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(pb, _mm512_permutexvar_epi32(ib, sc32)));
-        }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm512_cvtepi32_ps(sumi), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
+DEF_DOT_Q4_0(dot_q4_0_vnni, IRIS_AVX512VNNI, Q4DOT_VNNI)
+DEF_DOT_Q8_0(dot_q8_0_vnni, IRIS_AVX512VNNI, I8DOT_VNNI)
+DEF_DOT_Q4_K(dot_q4_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
+DEF_DOT_Q5_K(dot_q5_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
+DEF_DOT_Q6_K(dot_q6_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
 
 #endif /* IRIS_X86 */
 
@@ -838,6 +781,18 @@ iris_qdot_fn iris_qdot_kernel(iris_dtype wt, int simd) {
 const char *iris_qdot_path(iris_dtype wt, int simd) {
     static const char *names[] = {"none", "scalar", "avx2", "avx512", "avx512vnni"};
     return names[pick(wt, simd) + 1];
+}
+
+int iris_qdot_quantize_q8_k(const float *x, void *dst, int64_t n, int simd) {
+#if defined(IRIS_X86)
+    if (simd >= IRIS_SIMD_AVX2) {
+        quantize_q8_k_avx2(x, dst, n / 256);
+        return 1;
+    }
+#else
+    (void)x, (void)dst, (void)n, (void)simd;
+#endif
+    return 0;
 }
 
 void iris_qdot_quantize_q8_0(const float *x, void *dst, int64_t n, int simd) {

@@ -27,6 +27,9 @@ int iris_qdot_has_vnni(void);
 /* Q8_0 activations as ggml's x86 CPU backend makes them: d = amax/127, q = x*(127/amax) rounded
    to nearest even. Every SIMD level gives the same bytes. */
 void iris_qdot_quantize_q8_0(const float *x, void *dst, int64_t n, int simd);
+/* Q8_K (the reference encoding) with SIMD; returns 0, writing nothing, where there is no SIMD
+   path and the caller's portable encoder must run. */
+int iris_qdot_quantize_q8_k(const float *x, void *dst, int64_t n, int simd);
 
 /* Exact f16 -> f32 for the kernels' scalar parts (the same values as iris_f16_to_f32). */
 static inline float iris_qdot_h2f(uint16_t h) {
