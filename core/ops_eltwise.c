@@ -46,9 +46,10 @@ iris_tensor *iris_binary(iris_ctx *ctx, const iris_tensor *a, const iris_tensor 
     /* b aligned to a from the right: each dim equal or 1 (numpy broadcasting, one way) */
     iris_tensor bv = *b;
     int off = a->ndim - b->ndim;
-    if (off < 0)
-        return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "%s: cannot broadcast %s to %s (more dims)", name,
-                             iris_op_shape(b), iris_op_shape(a));
+    for (int k = 0; k < -off; k++) /* extra leading dims of b must be 1 */
+        if (b->ne[k] != 1)
+            return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "%s: cannot broadcast %s to %s (more dims)", name,
+                                 iris_op_shape(b), iris_op_shape(a));
     for (int i = 0; i < a->ndim; i++) {
         int k = i - off;
         if (k >= 0 && b->ne[k] != a->ne[i] && b->ne[k] != 1)
@@ -57,6 +58,7 @@ iris_tensor *iris_binary(iris_ctx *ctx, const iris_tensor *a, const iris_tensor 
         bv.ne[i] = a->ne[i];
         bv.nb[i] = k < 0 || (b->ne[k] == 1 && a->ne[i] != 1) ? 0 : b->nb[k];
     }
+    for (int i = a->ndim; i < IRIS_MAX_DIMS; i++) bv.ne[i] = 1;
     bv.ndim = a->ndim;
     iris_op_call c = {.op = IRIS_OP_BINARY, .src = {a, &bv}, .ip = {op}};
     c.dst = iris_ctx_tensor(ctx, IRIS_F32, a->ndim, a->ne);

@@ -240,6 +240,9 @@ TEST(eltwise_binary_matches_torch) {
         iris_tensor *a = ops_ref_in(ctx, REF, "bld_a"), *b = ops_ref_in(ctx, REF, "bld_b");
         ops_ref_check(REF, iris_add(ctx, a, b), "bld_add", 0, 0, what);
         ops_ref_check(REF, iris_mul(ctx, a, b), "bld_mul", 0, 0, what);
+        /* b with extra leading 1s: [1,1,1,33] against [3,7,33] */
+        int64_t s4[4] = {1, 1, 1, 33};
+        ops_ref_check(REF, iris_add(ctx, a, iris_reshape(ctx, b, 4, s4)), "bld_add", 0, 0, what);
         /* a half-precision bias */
         ops_ref_check(REF, iris_add(ctx, a, ops_ref_in(ctx, REF, "bld_b_f16")), "bld_add_f16", 0, 0, what);
     });
@@ -321,7 +324,7 @@ TEST(eltwise_errors_name_op_and_shapes) {
     iris_ctx *ctx = test_ctx(1);
     int64_t sa[3] = {2, 4, 5}, sb[2] = {3, 5}, si[1] = {4};
     iris_tensor *a = iris_ctx_tensor(ctx, IRIS_F32, 3, sa), *b = iris_ctx_tensor(ctx, IRIS_F32, 2, sb);
-    CHECK(ops_failed_with(ctx, iris_add(ctx, a, b), "add: cannot broadcast f32[3,5] to f32[2,4,5]"));
+    CHECK(ops_failed_with(ctx, iris_add(ctx, a, b), "add: cannot broadcast f32[3,5] to f32[2,4,5] (dim 1: 3 vs 4)"));
     iris_ctx_reset(ctx);
     a = iris_ctx_tensor(ctx, IRIS_F32, 3, sa);
     CHECK(ops_failed_with(ctx, iris_mul(ctx, iris_ctx_tensor(ctx, IRIS_F32, 2, sb), a), "mul: cannot broadcast"));
