@@ -1,0 +1,155 @@
+/* forward.c - one pass of a Llama model over a batch of n tokens (or embeddings)
+   at positions pos..pos+n-1, written top to bottom on the ops of core/ops.h, so
+   it runs unchanged on any backend. The keys and values of the batch are
+   appended to the cache; attention reads every cached position before them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/ops.h"
+#include "model_impl.h"
+
+/* llama.cpp multiplies F16 weights with activations rounded to F16; doing the same keeps
+   greedy continuations token-exact with it (quantized weights already see activations
+   quantized to the weight's dot type inside iris_linear). */
+static iris_tensor *linear(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b,
+                           iris_act act) {
+    if (w && w->dtype == IRIS_F16) x = iris_copy(ctx, iris_copy(ctx, x, IRIS_F16), IRIS_F32);
+    return iris_linear_act(ctx, x, w, b, act, 0.0f);
+}
+
+/* (n, Lk) additive mask: query i (position p0 + i) sees keys 0..p0 + i. */
+static iris_tensor *causal_mask(iris_ctx *ctx, int n, int32_t p0) {
+    int64_t Lk = p0 + n;
+    iris_tensor *t = iris_ctx_tensor(ctx, IRIS_F32, 2, (int64_t[]){n, Lk});
+    float *host = t ? malloc((size_t)(n * Lk) * sizeof *host) : NULL;
+    if (!host) return t ? iris_ctx_fail(ctx, IRIS_ERR_NOMEM, "llama: out of memory for the mask") : NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < Lk; j++) host[i * Lk + j] = j <= p0 + i ? 0.0f : -INFINITY;
+    iris_status st = iris_tensor_write(t, host, iris_nbytes(t));
+    free(host);
+    return st ? iris_ctx_fail(ctx, st, "%s", iris_last_error()) : t;
+}
+
+/* Attention of the batch's queries q (n, H, D) over the cached keys/values of layer l,
+   positions 0..p0+n-1 -> (n, H*D). The fused op in general; in exact mode the same
+   sums as llama.cpp's CPU path, spelled out as ops: scores = Q K^T, softmax with a
+   causal mask, then P V, where with an F16 cache Q and P are rounded to F16 first
+   (llama.cpp converts them to the cache's type for its dot products). */
+static iris_tensor *attend(iris_llama_state *s, int l, iris_tensor *q, int n, int32_t p0, iris_tensor *mask) {
+    const iris_llama_hparams *hp = &s->m->hp;
+    iris_ctx *ctx = s->ctx;
+    const int64_t H = hp->n_head, Hk = hp->n_head_kv, G = H / Hk, D = hp->head_dim, Lk = p0 + n;
+    const float scale = 1.0f / sqrtf((float)D);
+    iris_tensor *kc = iris_narrow(ctx, s->k[l], 0, 0, Lk), *vc = iris_narrow(ctx, s->v[l], 0, 0, Lk); /* (Lk, Hk, D) */
+    if (!mask) {
+        /* (1, H, n, D) queries over (1, Hk, Lk, D) keys/values: views, no copies */
+        iris_tensor *Q = iris_transpose(ctx, iris_reshape(ctx, q, 4, (int64_t[]){1, n, H, D}), 1, 2);
+        iris_tensor *K = iris_transpose(ctx, iris_reshape(ctx, kc, 4, (int64_t[]){1, Lk, Hk, D}), 1, 2);
+        iris_tensor *V = iris_transpose(ctx, iris_reshape(ctx, vc, 4, (int64_t[]){1, Lk, Hk, D}), 1, 2);
+        iris_attn_params p = {.scale = scale, .causal = 1, .causal_offset = p0};
+        iris_tensor *a = iris_attention(ctx, Q, K, V, NULL, p);    /* (1, H, n, D) */
+        a = iris_permute(ctx, a, (const int[]){0, 2, 1, 3});        /* (1, n, H, D) */
+        return iris_reshape(ctx, a, 2, (int64_t[]){n, H * D});
+    }
+    /* query heads j*G .. j*G+G-1 share KV head j: group them as (Hk, G*n, D) */
+    iris_tensor *Q = iris_permute(ctx, iris_reshape(ctx, q, 4, (int64_t[]){n, Hk, G, D}), (const int[]){1, 2, 0, 3});
+    Q = iris_copy(ctx, iris_reshape(ctx, Q, 3, (int64_t[]){Hk, G * n, D}), s->kv_type);
+    iris_tensor *K = iris_transpose(ctx, kc, 0, 1), *V = iris_transpose(ctx, vc, 0, 1); /* (Hk, Lk, D) */
+    iris_tensor *S = iris_matmul(ctx, Q, K, 1);                                         /* (Hk, G*n, Lk) */
+    S = iris_reshape(ctx, S, 4, (int64_t[]){Hk, G, n, Lk});
+    iris_tensor *P = iris_softmax(ctx, S, scale, mask);
+    if (s->kv_type == IRIS_F16) P = iris_copy(ctx, P, IRIS_F16);
+    iris_tensor *O = iris_matmul(ctx, iris_reshape(ctx, P, 3, (int64_t[]){Hk, G * n, Lk}), V, 0); /* (Hk, G*n, D) */
+    O = iris_permute(ctx, iris_reshape(ctx, O, 3, (int64_t[]){H, n, D}), (const int[]){1, 0, 2}); /* (n, H, D) */
+    return iris_reshape(ctx, O, 2, (int64_t[]){n, H * D});
+}
+
+static iris_status forward(iris_llama_state *s, const int32_t *tokens, const float *embd, int n, float *logits,
+                           int all_logits) {
+    const iris_llama *m = s->m;
+    const iris_llama_hparams *hp = &m->hp;
+    iris_ctx *ctx = s->ctx;
+    const int64_t E = hp->n_embd, H = hp->n_head, Hk = hp->n_head_kv, D = hp->head_dim, V = hp->n_vocab;
+    const int32_t p0 = s->pos;
+    if (n <= 0) return iris_fail(IRIS_ERR_ARG, "llama: empty batch");
+    if (n > s->n_ctx - p0)
+        return iris_fail(IRIS_ERR_ARG, "llama: %d more positions do not fit the %d-position context (%d used)", n,
+                         (int)s->n_ctx, (int)p0);
+    for (int i = 0; tokens && i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= V)
+            return iris_fail(IRIS_ERR_ARG, "llama: token id %d outside the vocabulary of %lld", (int)tokens[i],
+                             (long long)V);
+    for (int i = 0; i < n; i++) s->posv[i] = p0 + i;
+
+    iris_ctx_reset(ctx);
+    const int64_t n1[1] = {n};
+    iris_tensor *pos = iris_ctx_upload(ctx, IRIS_I32, 1, n1, s->posv);
+    iris_tensor *x; /* (n, E) residual stream */
+    if (tokens) x = iris_get_rows(ctx, m->tok_embd, iris_ctx_upload(ctx, IRIS_I32, 1, n1, tokens));
+    else x = iris_ctx_upload(ctx, IRIS_F32, 2, (int64_t[]){n, E}, embd);
+
+    const iris_rope_params rope = {.n_dims = hp->n_rot, .neox = 0, .base = hp->rope_base,
+                                   .freq_scale = hp->rope_freq_scale};
+    iris_tensor *mask = s->exact ? causal_mask(ctx, n, p0) : NULL;
+
+    for (int l = 0; l < hp->n_layer; l++) {
+        const iris_llama_layer *L = &m->layers[l];
+        iris_mark mark = iris_ctx_mark(ctx);
+
+        /* attention */
+        iris_tensor *h = iris_rms_norm(ctx, x, L->attn_norm, hp->rms_eps);
+        iris_tensor *q = linear(ctx, h, L->wq, L->bq, IRIS_ACT_NONE);   /* (n, H*D) */
+        iris_tensor *k = linear(ctx, h, L->wk, L->bk, IRIS_ACT_NONE);   /* (n, Hk*D) */
+        iris_tensor *v = linear(ctx, h, L->wv, L->bv, IRIS_ACT_NONE);   /* (n, Hk*D) */
+        q = iris_rope(ctx, iris_reshape(ctx, q, 3, (int64_t[]){n, H, D}), pos, rope);
+        k = iris_rope(ctx, iris_reshape(ctx, k, 3, (int64_t[]){n, Hk, D}), pos, rope);
+        v = iris_reshape(ctx, v, 3, (int64_t[]){n, Hk, D});
+        iris_copy_into(ctx, iris_narrow(ctx, s->k[l], 0, p0, n), k);
+        iris_copy_into(ctx, iris_narrow(ctx, s->v[l], 0, p0, n), v);
+        iris_tensor *a = attend(s, l, q, n, p0, mask); /* (n, H*D) */
+        x = iris_add(ctx, x, linear(ctx, a, L->wo, L->bo, IRIS_ACT_NONE));
+
+        /* feed-forward: down(silu(gate(h)) * up(h)) */
+        h = iris_rms_norm(ctx, x, L->ffn_norm, hp->rms_eps);
+        iris_tensor *g = linear(ctx, h, L->w_gate, NULL, IRIS_ACT_SILU); /* (n, F) */
+        iris_tensor *u = linear(ctx, h, L->w_up, NULL, IRIS_ACT_NONE);                              /* (n, F) */
+        x = iris_add(ctx, x, linear(ctx, iris_mul(ctx, g, u), L->w_down, NULL, IRIS_ACT_NONE));
+
+        x = iris_ctx_keep(ctx, mark, x);
+    }
+
+    /* logits for the last position only, unless every position was asked for */
+    if (!all_logits && n > 1) x = iris_narrow(ctx, x, 0, n - 1, 1);
+    x = iris_rms_norm(ctx, x, m->out_norm, hp->rms_eps);
+    iris_tensor *out = linear(ctx, x, m->output, NULL, IRIS_ACT_NONE); /* (rows, V) */
+
+    iris_status st = iris_ctx_status(ctx);
+    if (!st && logits) st = iris_tensor_read(out, logits, iris_nbytes(out));
+    if (st) return st;
+    s->pos = p0 + n;
+    return IRIS_OK;
+}
+
+iris_status iris_llama_eval(iris_llama_state *s, const int32_t *tokens, int n, float *logits) {
+    if (!tokens) return iris_fail(IRIS_ERR_ARG, "llama: no tokens");
+    /* quantized weights: iris_linear quantizes activations (as llama.cpp does) only for
+       a few rows at a time, so exact mode runs long prompts in passes of that many */
+    int step = s->exact && s->quantized ? 4 : n;
+    for (int i = 0; i < n; i += step) {
+        int k = n - i < step ? n - i : step;
+        iris_status st = forward(s, tokens + i, NULL, k, i + k == n ? logits : NULL, 0);
+        if (st) return st;
+    }
+    return IRIS_OK;
+}
+
+iris_status iris_llama_eval_embd(iris_llama_state *s, const float *embd, int n, float *logits) {
+    if (!embd) return iris_fail(IRIS_ERR_ARG, "llama: no embeddings");
+    return forward(s, NULL, embd, n, logits, 0);
+}
+
+iris_status iris_llama_eval_all(iris_llama_state *s, const int32_t *tokens, int n, float *logits) {
+    if (!tokens) return iris_fail(IRIS_ERR_ARG, "llama: no tokens");
+    return forward(s, tokens, NULL, n, logits, 1);
+}
