@@ -38,12 +38,16 @@ static inline void iris_rows_plan(iris_rows *r, int ndim, const int64_t *ne, int
         r->tsz[k] = info ? info->type_size : 1;
     }
     /* Walk dims from the innermost out, building the merged dims at the back of the arrays.
-       The last dim is always kept: for a block type it is the one counted in blocks. */
+       The row is the innermost dim of size > 1, or the last dim if a block type is involved
+       (that one is counted in blocks). */
+    int last = ndim - 1, blocks = 0;
+    for (int k = 0; k < nops; k++) blocks |= r->blk[k] > 1;
+    while (!blocks && last > 0 && ne[last] == 1) last--;
     int64_t mne[4], mnb[IRIS_ROWS_MAX_OPS][4];
     int top = 3;
-    mne[3] = ne[ndim - 1];
-    for (int k = 0; k < nops; k++) mnb[k][3] = nb[k][ndim - 1];
-    for (int d = ndim - 2; d >= 0; d--) {
+    mne[3] = ne[last];
+    for (int k = 0; k < nops; k++) mnb[k][3] = nb[k][last];
+    for (int d = last - 1; d >= 0; d--) {
         if (ne[d] == 1) continue;
         int merge = 1;
         for (int k = 0; k < nops && merge; k++) {
