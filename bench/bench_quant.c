@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
     const int best = iris_cpu_simd();
     float *src = malloc((size_t)n * sizeof *src);
     srand(1);
-    for (int64_t i = 0; i < n; i++) src[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < n; i++) src[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
 
     printf("n=%lld rows=%lld, 1 thread, %.2f s per case; best SIMD level here: %d, VNNI: %s\n", (long long)n,
            (long long)rows, budget, best, iris_qdot_has_vnni() ? "yes" : "no");
@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
         const size_t rb = iris_row_bytes(wt, n);
         uint8_t *w = malloc(rb * (size_t)rows), *x = malloc(iris_row_bytes(xt, n));
         for (int64_t r = 0; r < rows; r++) {
-            for (int64_t i = 0; i < n; i++) src[i] = (float)rand() / RAND_MAX - 0.5f;
+            for (int64_t i = 0; i < n; i++) src[i] = (float)((double)rand() / RAND_MAX) - 0.5f;
             iris_quantize_row(wt, src, w + (size_t)r * rb, n);
         }
         iris_quantize_row_dot(xt, src, x, n);
