@@ -39,7 +39,9 @@ static int taps_alloc(taps *t, int out, size_t cap) {
 }
 
 /* PyTorch upsample_bilinear2d/linear, align_corners=False: half-pixel
-   centres, source index clamped at 0, second tap clamped at the border. */
+   centres, source index clamped at 0, second tap clamped at the border.
+   The scale is a float, the source position is kept in double and only the
+   weight is rounded to float (matches torch 1.13's weights bit for bit). */
 static int taps_linear(taps *t, int in, int out) {
     if (taps_alloc(t, out, 2 * (size_t)out)) return -1;
     float scale = (float)in / (float)out;
@@ -49,11 +51,11 @@ static int taps_linear(taps *t, int in, int out) {
         if (in == out) {
             i0 = i1 = i, l0 = 1, l1 = 0;
         } else {
-            float real = (float)(scale * (i + 0.5) - 0.5);
+            double real = scale * (i + 0.5) - 0.5;
             if (real < 0) real = 0;
             i0 = (int)real;
             i1 = i0 + (i0 < in - 1);
-            l1 = fminf(fmaxf(real - (float)i0, 0.f), 1.f);
+            l1 = (float)fmin(fmax(real - i0, 0.0), 1.0);
             l0 = 1.f - l1;
         }
         t->start[i] = 2 * i;
@@ -69,16 +71,17 @@ static float cubic1(float x, float a) { return ((a + 2) * x - (a + 3)) * x * x +
 static float cubic2(float x, float a) { return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; }
 
 /* PyTorch upsample_bicubic2d, align_corners=False: four taps around
-   floor(src), indices clamped to the image (edge pixels repeat). */
+   floor(src), indices clamped to the image (edge pixels repeat). torch's
+   weights differ from these by up to ~2e-7 (its build contracts the cubic
+   polynomials into fused multiply-adds). */
 static int taps_cubic(taps *t, int in, int out) {
     if (taps_alloc(t, out, 4 * (size_t)out)) return -1;
     float scale = (float)in / (float)out;
     const float a = -0.75f;
     for (int i = 0; i < out; i++) {
-        float real = (float)(scale * (i + 0.5) - 0.5);
-        float fl = floorf(real);
+        double real = scale * (i + 0.5) - 0.5, fl = floor(real);
         int i0 = (int)fl;
-        float x1 = real - fl, x2 = (float)(1.0 - x1);
+        float x1 = (float)(real - fl), x2 = (float)(1.0 - x1);
         float w[4] = {cubic2((float)(x1 + 1.0), a), cubic1(x1, a), cubic1(x2, a), cubic2((float)(x2 + 1.0), a)};
         t->start[i] = 4 * i;
         for (int j = 0; j < 4; j++) {

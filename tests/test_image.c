@@ -5,6 +5,8 @@
    tests/ref/image_ref.safetensors (tests/ref/gen_image.py), hand-worked geometry. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -506,4 +508,505 @@ TEST(image_errors_name_the_file) {
     iris_image_read_params p = iris_image_default_read_params();
     p.channels = 2;
     CHECK_INT(iris_image_load(&img, FIX "rgb8.png", &p), IRIS_ERR_ARG);
+}
+
+/* ---- writing ---- */
+
+static void fill_random(iris_image *img, uint32_t seed) {
+    size_t n = (size_t)img->w * img->h * img->c;
+    for (size_t i = 0; i < n; i++) seed = seed * 1664525u + 1013904223u, img->data[i] = (uint8_t)(seed >> 24);
+}
+
+/* A smooth picture (JPEG-friendly): gradients plus a little texture. */
+static void fill_smooth(iris_image *img) {
+    for (int y = 0; y < img->h; y++)
+        for (int x = 0; x < img->w; x++)
+            for (int c = 0; c < img->c; c++)
+                img->data[((size_t)y * img->w + x) * img->c + c] =
+                    (uint8_t)(128 + 90 * sin(x * 0.11 + c) * cos(y * 0.07 - c) + 20 * sin(x * 0.5 + y * 0.3));
+}
+
+static double psnr(const uint8_t *a, const uint8_t *b, size_t n) {
+    double se = 0;
+    for (size_t i = 0; i < n; i++) se += (double)(a[i] - b[i]) * (a[i] - b[i]);
+    return se == 0 ? 99 : 10 * log10(255.0 * 255.0 / (se / n));
+}
+
+TEST(image_png_roundtrip) {
+    static const int sizes[][2] = {{1, 1}, {17, 5}, {33, 65}, {127, 3}};
+    static const int chans[] = {1, 3, 4};
+    iris_image_text meta[] = {{"prompt", "a red fox in the snow, 4k"},
+                              {"seed", "42"},
+                              {"negative", "blurry, \xe2\x98\x83, \xc3\xbc"}, /* non-ASCII -> iTXt */
+                              {"empty", ""}};
+    for (size_t s = 0; s < 4; s++)
+        for (size_t k = 0; k < 3; k++) {
+            iris_image img, back;
+            CHECK_OK(iris_image_alloc(&img, sizes[s][0], sizes[s][1], chans[k]));
+            fill_random(&img, (uint32_t)(s * 10 + k));
+            uint8_t *buf;
+            size_t n;
+            CHECK_OK(iris_image_encode_png(&img, meta, 4, &buf, &n));
+            CHECK_INT(iris_image_sniff(buf, n), IRIS_IMAGE_PNG);
+            CHECK_OK(iris_image_decode(&back, buf, n, "roundtrip.png", NULL));
+            CHECK(back.w == img.w && back.h == img.h && back.c == img.c);
+            if (back.data) CHECK(!memcmp(back.data, img.data, (size_t)img.w * img.h * img.c));
+            CHECK_INT(back.n_text, 4);
+            for (int t = 0; t < 4; t++) {
+                const char *v = iris_image_get_text(&back, meta[t].key);
+                CHECK_MSG(v && !strcmp(v, meta[t].value), "text %s: %s", meta[t].key, v ? v : "(missing)");
+            }
+            free(buf);
+            iris_image_free(&img);
+            iris_image_free(&back);
+        }
+    iris_image img;
+    uint8_t *buf;
+    size_t n;
+    CHECK_OK(iris_image_alloc(&img, 2, 2, 3));
+    fill_random(&img, 1);
+    iris_image_text bad[] = {{"", "x"}};
+    CHECK_INT(iris_image_encode_png(&img, bad, 1, &buf, &n), IRIS_ERR_ARG);
+    iris_image_text bad2[] = {{"this key is much too long for a png text chunk, which allows at most seventy nine", "x"}};
+    CHECK_INT(iris_image_encode_png(&img, bad2, 1, &buf, &n), IRIS_ERR_ARG);
+    CHECK(buf == NULL && n == 0);
+    iris_image_free(&img);
+}
+
+TEST(image_jpeg_roundtrip_psnr) {
+    iris_image img, back;
+    CHECK_OK(iris_image_alloc(&img, 65, 33, 3));
+    fill_smooth(&img);
+    size_t n95 = 0, n50 = 0;
+    static const int qs[] = {95, 50};
+    for (int k = 0; k < 2; k++) {
+        uint8_t *buf;
+        size_t n;
+        CHECK_OK(iris_image_encode_jpeg(&img, qs[k], &buf, &n));
+        CHECK_INT(iris_image_sniff(buf, n), IRIS_IMAGE_JPEG);
+        CHECK_OK(iris_image_decode(&back, buf, n, "q.jpg", NULL));
+        CHECK(back.w == 65 && back.h == 33 && back.c == 3);
+        if (back.data) {
+            double p = psnr(img.data, back.data, 65 * 33 * 3);
+            CHECK_MSG(p > (qs[k] == 95 ? 38 : 30), "quality %d: PSNR %.1f dB", qs[k], p);
+        }
+        *(k ? &n50 : &n95) = n;
+        free(buf);
+        iris_image_free(&back);
+    }
+    CHECK(n50 < n95);
+    /* gray stays gray; RGBA loses its alpha */
+    iris_image g, rgba;
+    CHECK_OK(iris_image_convert(&g, &img, 1));
+    uint8_t *buf;
+    size_t n;
+    CHECK_OK(iris_image_encode_jpeg(&g, 90, &buf, &n));
+    CHECK_OK(iris_image_decode(&back, buf, n, "g.jpg", NULL));
+    CHECK_INT(back.c, 1);
+    if (back.data) CHECK(psnr(g.data, back.data, 65 * 33) > 38);
+    free(buf);
+    iris_image_free(&back);
+    CHECK_OK(iris_image_convert(&rgba, &img, 4));
+    for (int i = 0; i < 65 * 33; i++) rgba.data[4 * i + 3] = (uint8_t)i;
+    CHECK_OK(iris_image_encode_jpeg(&rgba, 95, &buf, &n));
+    CHECK_OK(iris_image_decode(&back, buf, n, "rgba.jpg", NULL));
+    CHECK_INT(back.c, 3);
+    if (back.data) CHECK(psnr(img.data, back.data, 65 * 33 * 3) > 38);
+    free(buf);
+    iris_image_free(&back);
+    CHECK_INT(iris_image_encode_jpeg(&img, 0, &buf, &n), IRIS_ERR_ARG);
+    CHECK_INT(iris_image_encode_jpeg(&img, 101, &buf, &n), IRIS_ERR_ARG);
+    iris_image_free(&g);
+    iris_image_free(&rgba);
+    iris_image_free(&img);
+}
+
+static int dir_has_tmp(const char *dir) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "ls -a %s | grep -q '\\.tmp\\.'", dir);
+    return system(cmd) == 0;
+}
+
+TEST(image_save_files_atomically) {
+    char dir[] = "/tmp/iris_test_image_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char png[600], jpg[600], bad[600], missing[600];
+    snprintf(png, sizeof png, "%s/out.png", dir);
+    snprintf(jpg, sizeof jpg, "%s/out.JPG", dir);
+    snprintf(bad, sizeof bad, "%s/out.webp", dir);
+    snprintf(missing, sizeof missing, "%s/no/such/dir/out.png", dir);
+    iris_image img, back;
+    CHECK_OK(iris_image_alloc(&img, 31, 17, 3));
+    fill_smooth(&img);
+    iris_image_text meta[] = {{"prompt", "a lighthouse at dusk"}, {"seed", "1234567"}};
+    CHECK_OK(iris_image_save(png, &img, meta, 2));
+    CHECK_OK(iris_image_load(&back, png, NULL));
+    CHECK(back.data && !memcmp(back.data, img.data, 31 * 17 * 3));
+    const char *seed = iris_image_get_text(&back, "seed");
+    CHECK(seed && !strcmp(seed, "1234567"));
+    iris_image_free(&back);
+    CHECK_OK(iris_image_save(jpg, &img, NULL, 0));
+    CHECK_OK(iris_image_load(&back, jpg, NULL));
+    CHECK(back.data && psnr(img.data, back.data, 31 * 17 * 3) > 38);
+    iris_image_free(&back);
+    CHECK_INT(iris_image_save(bad, &img, NULL, 0), IRIS_ERR_ARG);
+    CHECK(strstr(iris_last_error(), "out.webp") != NULL);
+    CHECK_INT(iris_image_save_png(missing, &img, NULL, 0), IRIS_ERR_IO);
+    CHECK(strstr(iris_last_error(), "no/such/dir") != NULL);
+    /* a write that runs out of room (file size limit, like a full disk): an
+       error, the old file untouched and no temporary left behind */
+    iris_image big;
+    CHECK_OK(iris_image_alloc(&big, 64, 64, 3));
+    fill_random(&big, 5);
+    struct rlimit old;
+    getrlimit(RLIMIT_FSIZE, &old);
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = {4096, old.rlim_max};
+    setrlimit(RLIMIT_FSIZE, &small);
+    iris_status st = iris_image_save_png(png, &big, NULL, 0);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
+    CHECK_INT(st, IRIS_ERR_IO);
+    CHECK(strstr(iris_last_error(), "out.png") != NULL);
+    CHECK_OK(iris_image_load(&back, png, NULL)); /* still the earlier picture */
+    CHECK(back.w == 31 && back.h == 17);
+    iris_image_free(&back);
+    CHECK(!dir_has_tmp(dir));
+    iris_image_free(&big);
+    iris_image_free(&img);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
+/* ---- conversion and orientation ---- */
+
+TEST(image_convert_channels) {
+    int h, w, c;
+    const uint8_t *src = ref_u8("luma_src", &h, &w, &c);
+    int h2, w2, c2;
+    const uint8_t *want = ref_u8("luma_pil", &h2, &w2, &c2);
+    if (!src || !want) return;
+    iris_image rgb = {.w = w, .h = h, .c = 3, .data = (uint8_t *)src}, g, g3, a4, back3;
+    CHECK_OK(iris_image_convert(&g, &rgb, 1)); /* = PIL convert("L") */
+    CHECK(g.data && !memcmp(g.data, want, (size_t)w * h));
+    CHECK_OK(iris_image_convert(&g3, &g, 3));
+    CHECK_OK(iris_image_convert(&a4, &rgb, 4));
+    CHECK_OK(iris_image_convert(&back3, &a4, 3));
+    int ok_g3 = 1, ok_a4 = 1;
+    for (int i = 0; i < w * h; i++) {
+        ok_g3 &= g3.data[3 * i] == g.data[i] && g3.data[3 * i + 1] == g.data[i] && g3.data[3 * i + 2] == g.data[i];
+        ok_a4 &= a4.data[4 * i + 3] == 255 && !memcmp(a4.data + 4 * i, src + 3 * i, 3);
+    }
+    CHECK(ok_g3);
+    CHECK(ok_a4);
+    CHECK(!memcmp(back3.data, src, (size_t)w * h * 3));
+    /* channels asked of the loader go through the same conversion */
+    iris_image l;
+    iris_image_read_params p = iris_image_default_read_params();
+    p.channels = 1;
+    CHECK_OK(iris_image_load(&l, FIX "rgba8.png", &p));
+    int rh, rw, rc;
+    const uint8_t *rgba = ref_u8("rgba8", &rh, &rw, &rc);
+    if (l.data && rgba) {
+        int ok = l.c == 1;
+        for (int i = 0; i < rw * rh && ok; i++) /* alpha ignored, BT.601 luma of RGB */
+            ok = l.data[i] == (uint8_t)((rgba[4 * i] * 19595u + rgba[4 * i + 1] * 38470u + rgba[4 * i + 2] * 7471u + 32768u) >> 16);
+        CHECK(ok);
+    }
+    iris_image_free(&l);
+    iris_image_free(&g);
+    iris_image_free(&g3);
+    iris_image_free(&a4);
+    iris_image_free(&back3);
+}
+
+/* 3 x 2 picture  1 2 3 / 4 5 6  turned upright for each EXIF orientation
+   (worked out from the EXIF 2.3 definition of tag 0x0112). */
+TEST(image_orient_hand_worked) {
+    static const struct {
+        int o, w, h;
+        uint8_t px[6];
+    } cases[] = {
+        {1, 3, 2, {1, 2, 3, 4, 5, 6}}, {2, 3, 2, {3, 2, 1, 6, 5, 4}}, {3, 3, 2, {6, 5, 4, 3, 2, 1}},
+        {4, 3, 2, {4, 5, 6, 1, 2, 3}}, {5, 2, 3, {1, 4, 2, 5, 3, 6}}, {6, 2, 3, {4, 1, 5, 2, 6, 3}},
+        {7, 2, 3, {6, 3, 5, 2, 4, 1}}, {8, 2, 3, {3, 6, 2, 5, 1, 4}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        iris_image img;
+        CHECK_OK(iris_image_alloc(&img, 3, 2, 1));
+        for (int k = 0; k < 6; k++) img.data[k] = (uint8_t)(k + 1);
+        CHECK_OK(iris_image_orient(&img, cases[i].o));
+        CHECK_MSG(img.w == cases[i].w && img.h == cases[i].h && !memcmp(img.data, cases[i].px, 6),
+                  "orientation %d: got %dx%d %d %d %d %d %d %d", cases[i].o, img.w, img.h, img.data[0], img.data[1],
+                  img.data[2], img.data[3], img.data[4], img.data[5]);
+        iris_image_free(&img);
+    }
+    /* multi-channel pixels move whole */
+    iris_image img;
+    CHECK_OK(iris_image_alloc(&img, 2, 1, 3));
+    memcpy(img.data, "\x01\x02\x03\x04\x05\x06", 6);
+    CHECK_OK(iris_image_orient(&img, 6));
+    CHECK(img.w == 1 && img.h == 2 && !memcmp(img.data, "\x01\x02\x03\x04\x05\x06", 6));
+    CHECK_OK(iris_image_orient(&img, 9)); /* out of range: untouched */
+    CHECK(img.w == 1 && img.h == 2);
+    iris_image_free(&img);
+}
+
+TEST(image_exif_parser_hostile) {
+    /* "Exif\0\0" + little-endian TIFF with two IFD0 entries, orientation second */
+    uint8_t le[6 + 8 + 2 + 24 + 4] = "Exif\0\0II*\0\x08\0\0\0\x02\0";
+    uint8_t *e = le + 16;
+    memcpy(e, "\x0f\x01\x02\x00\x04\x00\x00\x00" "ABC\0", 12);
+    memcpy(e + 12, "\x12\x01\x03\x00\x01\x00\x00\x00\x06\x00\x00\x00", 12);
+    CHECK_INT(iris_exif_orientation(le, sizeof le), 6);
+    CHECK_INT(iris_exif_orientation(le + 6, sizeof le - 6), 6); /* bare TIFF (PNG eXIf) */
+    for (size_t n = 0; n < 16 + 24; n++) CHECK_INT(iris_exif_orientation(le, n), 0); /* cut before the tag ends */
+    uint8_t t[sizeof le];
+    memcpy(t, le, sizeof t);
+    t[6 + 8] = 0xff, t[6 + 9] = 0xff; /* 65535 entries, buffer far shorter: the present ones are read */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 6);
+    t[16 + 12] = 0x13; /* ... and without the tag the walk stops at the end of the buffer */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 0);
+    memcpy(t, le, sizeof t);
+    memcpy(t + 10, "\xf0\xff\xff\xff", 4); /* IFD offset past the end */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 0);
+    memcpy(t, le, sizeof t);
+    t[16 + 12 + 8] = 9; /* value out of range */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 0);
+    memcpy(t, le, sizeof t);
+    t[16 + 12 + 2] = 4; /* LONG instead of SHORT */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 6);
+    memcpy(t, le, sizeof t);
+    t[16 + 12 + 4] = 2; /* count 2 */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 0);
+    memcpy(t, le, sizeof t);
+    t[6] = 'X'; /* not a TIFF byte order */
+    CHECK_INT(iris_exif_orientation(t, sizeof t), 0);
+    static const uint8_t be[] = "MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x03\0\0";
+    CHECK_INT(iris_exif_orientation(be, sizeof be - 1), 3);
+}
+
+/* ---- resizing ---- */
+
+static void check_resize_case(const char *name, int c, int sh, int sw, int dh, int dw) {
+    char key[64];
+    snprintf(key, sizeof key, "rs_%s_src", name);
+    int64_t ns = 0;
+    float *src = test_ref_f32("image_ref.safetensors", key, &ns);
+    CHECK_INT(ns, (int64_t)c * sh * sw);
+    float *out = malloc((size_t)c * dh * dw * sizeof(float));
+    static const char *modes[] = {"bilinear", "bicubic"};
+    for (int m = 0; m < 2; m++) {
+        snprintf(key, sizeof key, "rs_%s_%s", name, modes[m]);
+        int64_t nw = 0;
+        float *want = test_ref_f32("image_ref.safetensors", key, &nw);
+        CHECK_INT(nw, (int64_t)c * dh * dw);
+        CHECK_OK(iris_resize_f32(src, sw, sh, c, out, dw, dh, m ? IRIS_RESIZE_BICUBIC : IRIS_RESIZE_BILINEAR));
+        /* bilinear: torch's exact weights, sums within an ulp or two (its build
+           fuses multiply-adds); bicubic: its weights too differ by ~2e-7 */
+        if (want && src) CHECK_CLOSE(out, want, nw, m ? 2e-6 : 2e-7, m ? 1e-6 : 0);
+        free(want);
+    }
+    free(out);
+    free(src);
+}
+
+TEST(image_resize_matches_torch) {
+    check_resize_case("down", 3, 7, 9, 5, 4);
+    check_resize_case("up", 3, 13, 17, 29, 33);
+    check_resize_case("mixed", 1, 33, 65, 7, 127);
+    check_resize_case("from1", 2, 1, 1, 3, 5);
+    check_resize_case("col", 3, 5, 1, 9, 2);
+    check_resize_case("same", 3, 16, 16, 16, 16);
+    check_resize_case("big", 3, 127, 65, 33, 17);
+}
+
+/* With whole-number factors INTER_AREA is a box average, = torch "area". */
+TEST(image_resize_area_box_matches_torch) {
+    static const struct {
+        const char *name;
+        int c, sh, sw, dh, dw;
+    } cases[] = {{"area3", 3, 12, 18, 4, 6}, {"area2", 1, 8, 10, 4, 5}, {"area_7x1", 2, 14, 5, 2, 5}};
+    for (size_t i = 0; i < 3; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "rs_%s_src", cases[i].name);
+        float *src = test_ref_f32("image_ref.safetensors", key, NULL);
+        snprintf(key, sizeof key, "rs_%s", cases[i].name);
+        float *want = test_ref_f32("image_ref.safetensors", key, NULL);
+        int n = cases[i].c * cases[i].dh * cases[i].dw;
+        float *out = malloc((size_t)n * sizeof(float));
+        CHECK_OK(iris_resize_f32(src, cases[i].sw, cases[i].sh, cases[i].c, out, cases[i].dw, cases[i].dh,
+                                 IRIS_RESIZE_AREA));
+        if (src && want) CHECK_CLOSE(out, want, n, 1e-6, 1e-6);
+        free(src), free(want), free(out);
+    }
+}
+
+/* u8 modes compute in float and round: within half a level of torch's float result. */
+TEST(image_resize_u8_rounds_torch) {
+    int h, w, c;
+    const uint8_t *src = ref_u8("rs_u8_src", &h, &w, &c);
+    float *want = test_ref_f32("image_ref.safetensors", "rs_u8_bicubic_f32", NULL);
+    if (!src || !want) return;
+    iris_image in = {.w = w, .h = h, .c = c, .data = (uint8_t *)src}, out;
+    CHECK_OK(iris_image_resize(&out, &in, 23, 6, IRIS_RESIZE_BICUBIC));
+    int worst = 0, clamped = 0;
+    for (int i = 0; i < 23 * 6 * 3 && out.data; i++) {
+        float v = want[i] < 0 ? 0 : want[i] > 255 ? 255 : want[i];
+        clamped += want[i] < 0 || want[i] > 255;
+        if (fabsf(out.data[i] - v) > 0.5001f) worst++;
+    }
+    CHECK_INT(worst, 0);
+    CHECK(clamped > 0); /* bicubic overshoots on random pixels: the clamp was exercised */
+    free(want);
+    iris_image_free(&out);
+}
+
+/* OpenCV's two roundings for whole-number INTER_AREA on u8: 2x2 boxes take
+   (sum + 2) >> 2 (halves up); other boxes sum * (1/area) rounded half to even. */
+TEST(image_area_u8_rounding_quirks) {
+    iris_image a, out;
+    CHECK_OK(iris_image_alloc(&a, 4, 2, 1));
+    memcpy(a.data, "\x01\x02\x02\x03" "\x02\x01\x03\x02", 8); /* boxes: 1+2+2+1 = 6, 2+3+3+2 = 10 */
+    CHECK_OK(iris_image_resize(&out, &a, 2, 1, IRIS_RESIZE_AREA));
+    CHECK(out.data && out.data[0] == 2 && out.data[1] == 3); /* 1.5 -> 2, 2.5 -> 3 */
+    iris_image_free(&out);
+    iris_image_free(&a);
+    CHECK_OK(iris_image_alloc(&a, 4, 1, 1));
+    memcpy(a.data, "\x01\x02\x03\x04", 4); /* 4x1 box: 10 / 4 = 2.5 -> 2 (even) */
+    CHECK_OK(iris_image_resize(&out, &a, 1, 1, IRIS_RESIZE_AREA));
+    CHECK(out.data && out.data[0] == 2);
+    iris_image_free(&out);
+    memcpy(a.data, "\x01\x02\x04\x04", 4); /* 11 / 4 = 2.75 -> 3 */
+    CHECK_OK(iris_image_resize(&out, &a, 1, 1, IRIS_RESIZE_AREA));
+    CHECK(out.data && out.data[0] == 3);
+    iris_image_free(&out);
+    /* 3 -> 2 (factor 1.5): pixels weigh 1, 0.5 | 0.5, 1 over a cell of 1.5 */
+    memcpy(a.data, "\x0a\x14\x1e\x00", 4);
+    a.w = 3;
+    CHECK_OK(iris_image_resize(&out, &a, 2, 1, IRIS_RESIZE_AREA));
+    CHECK(out.data && out.data[0] == 13 && out.data[1] == 27); /* (10 + 10)/1.5 = 13.3, (10 + 30)/1.5 = 26.7 */
+    iris_image_free(&out);
+    iris_image_free(&a);
+}
+
+TEST(image_resize_bad_arguments) {
+    float src[4] = {0}, dst[4];
+    CHECK_INT(iris_resize_f32(src, 0, 2, 1, dst, 2, 2, IRIS_RESIZE_BILINEAR), IRIS_ERR_ARG);
+    CHECK_INT(iris_resize_f32(src, 2, 2, 1, dst, 2, -1, IRIS_RESIZE_BILINEAR), IRIS_ERR_ARG);
+    CHECK_INT(iris_resize_f32(src, 2, 2, 1, dst, 2, 2, (iris_resize_mode)99), IRIS_ERR_ARG);
+    CHECK_INT(iris_resize_f32(NULL, 2, 2, 1, dst, 2, 2, IRIS_RESIZE_AREA), IRIS_ERR_ARG);
+    iris_image none = {0}, out;
+    CHECK_INT(iris_image_resize(&out, &none, 4, 4, IRIS_RESIZE_AREA), IRIS_ERR_ARG);
+    CHECK(out.data == NULL);
+}
+
+/* darknet's resize on a hand-worked 3 -> 5 row: scale (3-1)/(5-1) = 0.5. */
+TEST(image_resize_darknet_hand_worked) {
+    float src[3] = {0.f, 1.f, 4.f}, out[5];
+    CHECK_OK(iris_resize_f32(src, 3, 1, 1, out, 5, 1, IRIS_RESIZE_DARKNET));
+    float want[5] = {0.f, 0.5f, 1.f, 2.5f, 4.f};
+    CHECK_CLOSE(out, want, 5, 0, 0);
+    /* as a column: the last row keeps only its (1-d) term, d = 0 here */
+    CHECK_OK(iris_resize_f32(src, 1, 3, 1, out, 1, 5, IRIS_RESIZE_DARKNET));
+    CHECK_CLOSE(out, want, 5, 0, 0);
+}
+
+/* ---- geometry helpers ---- */
+
+TEST(image_letterbox_geometry) {
+    iris_letterbox lb = iris_letterbox_geometry(768, 576, 320, 320);
+    CHECK(lb.new_w == 320 && lb.new_h == 240 && lb.off_x == 0 && lb.off_y == 40);
+    lb = iris_letterbox_geometry(500, 1000, 416, 416); /* tall: width is 500*416/1000 = 208 */
+    CHECK(lb.new_w == 208 && lb.new_h == 416 && lb.off_x == 104 && lb.off_y == 0);
+    lb = iris_letterbox_geometry(641, 480, 320, 256); /* 480*320/641 = 239.6 -> 239, (256-239)/2 = 8 */
+    CHECK(lb.new_w == 320 && lb.new_h == 239 && lb.off_x == 0 && lb.off_y == 8);
+    float x = (float)lb.off_x, y = (float)lb.off_y;
+    iris_letterbox_unmap(&lb, &x, &y);
+    CHECK_NEAR(x, 0, 1e-5);
+    CHECK_NEAR(y, 0, 1e-5);
+    x = (float)(lb.off_x + lb.new_w), y = (float)(lb.off_y + lb.new_h);
+    iris_letterbox_unmap(&lb, &x, &y);
+    CHECK_NEAR(x, 641, 1e-3);
+    CHECK_NEAR(y, 480, 1e-3);
+    x = 160, y = 128; /* canvas centre -> image centre (up to the half-pixel of the truncated offset) */
+    iris_letterbox_unmap(&lb, &x, &y);
+    CHECK_NEAR(x, 320.5, 1e-3);
+    CHECK_NEAR(y, 120 * 480.0 / 239, 1e-3);
+    /* the u8 letterbox: margins are the fill value, the middle is the resized picture */
+    iris_image img, box, direct;
+    CHECK_OK(iris_image_alloc(&img, 41, 23, 3));
+    fill_smooth(&img);
+    CHECK_OK(iris_image_letterbox(&box, &img, 64, 64, IRIS_RESIZE_AREA, 114, &lb));
+    CHECK(lb.new_w == 64 && lb.new_h == 35 && lb.off_y == 14);
+    CHECK_OK(iris_image_resize(&direct, &img, 64, 35, IRIS_RESIZE_AREA));
+    int margins = 1;
+    for (int yy = 0; yy < 64; yy++)
+        for (int xx = 0; xx < 64 * 3; xx++)
+            if (yy < 14 || yy >= 14 + 35) margins &= box.data[yy * 64 * 3 + xx] == 114;
+    CHECK(margins);
+    CHECK(!memcmp(box.data + 14 * 64 * 3, direct.data, 64 * 35 * 3));
+    iris_image_free(&box);
+    iris_image_free(&direct);
+    iris_image_free(&img);
+}
+
+TEST(image_resize_short_and_center_crop) {
+    iris_image img, r, c;
+    CHECK_OK(iris_image_alloc(&img, 640, 480, 3));
+    fill_smooth(&img);
+    CHECK_OK(iris_image_resize_short(&r, &img, 256, IRIS_RESIZE_BILINEAR));
+    CHECK(r.w == 341 && r.h == 256); /* int(256 * 640 / 480) = 341 */
+    iris_image_free(&r);
+    iris_image_free(&img);
+    CHECK_OK(iris_image_alloc(&img, 7, 10, 1));
+    for (int i = 0; i < 70; i++) img.data[i] = (uint8_t)i;
+    CHECK_OK(iris_image_resize_short(&r, &img, 3, IRIS_RESIZE_AREA));
+    CHECK(r.w == 3 && r.h == 4); /* int(3 * 10 / 7) = 4 */
+    iris_image_free(&r);
+    /* torchvision CenterCrop: top/left = round((size - crop) / 2), halves to even */
+    CHECK_OK(iris_image_center_crop(&c, &img, 4, 5)); /* left round(1.5) = 2, top round(2.5) = 2 */
+    CHECK(c.w == 4 && c.h == 5 && c.data[0] == 2 * 7 + 2);
+    iris_image_free(&c);
+    CHECK_OK(iris_image_center_crop(&c, &img, 6, 3)); /* left round(0.5) = 0, top round(3.5) = 4 */
+    CHECK(c.data && c.data[0] == 4 * 7 + 0 && c.data[3 * 6 - 1] == 6 * 7 + 5);
+    iris_image_free(&c);
+    CHECK_INT(iris_image_center_crop(&c, &img, 8, 3), IRIS_ERR_ARG);
+    CHECK_INT(iris_image_crop(&c, &img, 5, 0, 3, 1), IRIS_ERR_ARG);
+    CHECK_OK(iris_image_crop(&c, &img, 4, 9, 3, 1));
+    CHECK(c.data && c.data[0] == 67 && c.data[2] == 69);
+    iris_image_free(&c);
+    iris_image_free(&img);
+}
+
+TEST(image_to_nchw_normalises) {
+    iris_image img;
+    CHECK_OK(iris_image_alloc(&img, 2, 1, 3));
+    memcpy(img.data, "\xff\x80\x00" "\x10\x20\x30", 6);
+    float out[6];
+    iris_normalize n = {.mean = {0.485f, 0.456f, 0.406f}, .std = {0.229f, 0.224f, 0.225f}};
+    CHECK_OK(iris_image_to_nchw(&img, out, &n));
+    float want[6] = {(1.f - 0.485f) / 0.229f,           (16.f / 255.f - 0.485f) / 0.229f,
+                     (128.f / 255.f - 0.456f) / 0.224f, (32.f / 255.f - 0.456f) / 0.224f,
+                     (0.f - 0.406f) / 0.225f,           (48.f / 255.f - 0.406f) / 0.225f};
+    CHECK_CLOSE(out, want, 6, 0, 0);
+    n.bgr = 1; /* plane 0 is blue, normalised with the blue statistics */
+    CHECK_OK(iris_image_to_nchw(&img, out, &n));
+    float want_bgr[6] = {want[4], want[5], want[2], want[3], want[0], want[1]};
+    CHECK_CLOSE(out, want_bgr, 6, 0, 0);
+    CHECK_OK(iris_image_to_nchw(&img, out, NULL));
+    float plain[6] = {1.f, 16.f / 255.f, 128.f / 255.f, 32.f / 255.f, 0.f, 48.f / 255.f};
+    CHECK_CLOSE(out, plain, 6, 0, 0);
+    /* float HWC input with SD-style mean/std 0.5 -> [-1, 1] */
+    float hwc[6] = {0.f, 0.5f, 1.f, 1.f, 0.25f, 0.f};
+    iris_normalize sd = {.mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}};
+    CHECK_OK(iris_hwc_to_nchw_f32(hwc, 2, 1, 3, out, &sd));
+    float want_sd[6] = {-1.f, 1.f, 0.f, -0.5f, 1.f, -1.f};
+    CHECK_CLOSE(out, want_sd, 6, 0, 0);
+    /* u/255 in float equals darknet's double u/255. rounded to float, for every byte */
+    int same = 1;
+    for (int u = 0; u < 256; u++) same &= (float)u / 255.f == (float)(u / 255.);
+    CHECK(same);
+    iris_image_free(&img);
 }
