@@ -30,6 +30,14 @@
 #define MQ 64         /* query rows per work item, wide layout */
 #define NARROW_MAX 16 /* fewer rows than this per (batch, KV head) use the narrow layout */
 
+/* Rows of K or V as the kernels read them: in place (f32, or f16 converted on the fly) or
+   packed f32; `ld` elements between rows, `n` columns to use (zero-padded when packed). */
+typedef struct kv_rows {
+    const void *p;
+    int64_t ld, n;
+    int f16;
+} kv_rows;
+
 typedef struct attn_kern {
     /* wide: S[j*MQ + r] = sum_d K[j*ldk + d] * Qt[d*MQ + r] for j < nk, r < 16*ceil(nr/16) */
     void (*scores_t)(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt, int64_t nr, float *S);
@@ -37,12 +45,12 @@ typedef struct attn_kern {
        alpha[r] = factor for the old output */
     void (*causal_t)(float *S, int64_t nk, int64_t j0, const int32_t *lim, int64_t nr);
     void (*softmax_t)(float *S, int64_t nk, int64_t nr, float *m, float *l, float *alpha);
-    /* narrow: S[r*KT + j] = Qs[r*Dp:] . K[j*Dp:] over Dp (both zero-padded) */
-    void (*scores_n)(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp, float *S);
+    /* narrow: S[r*KT + j] = Qs[r*Dp:] . K row j over K.n columns (Qs zero-padded past D) */
+    void (*scores_n)(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S);
     float (*rowmax)(const float *x, int64_t n);
     float (*exp_sum)(float *x, int64_t n, float m); /* x = exp(x - m) in place, returns the sum */
-    /* O[r*Dvp + c] += sum_j P[r*pr + j*pj] * V[j*Dvp + c] for r < nr, c < Dvp; and O row *= s */
-    void (*pv)(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk, int64_t Dvp, float *O);
+    /* O[r*ldo + c] += sum_j P[r*pr + j*pj] * V[j][c] for r < nr, c < V.n */
+    void (*pv)(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk, float *O, int64_t ldo);
     void (*scale)(float *x, int64_t n, float s);
 } attn_kern;
 
@@ -79,11 +87,13 @@ static void softmax_t_c(float *S, int64_t nk, int64_t nr, float *m, float *l, fl
     }
 }
 
-static void scores_n_c(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp, float *S) {
+/* portable kernels read f32 rows only (f16 ones are packed first) */
+static void scores_n_c(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S) {
+    const float *k = K.p;
     for (int64_t r = 0; r < nr; r++)
         for (int64_t j = 0; j < nk; j++) {
             float s = 0.0f;
-            for (int64_t d = 0; d < Dp; d++) s += Qs[r * Dp + d] * K[j * Dp + d];
+            for (int64_t d = 0; d < K.n; d++) s += Qs[r * Dp + d] * k[j * K.ld + d];
             S[r * KT + j] = s;
         }
 }
@@ -100,12 +110,13 @@ static float exp_sum_c(float *x, int64_t n, float m) {
     return s;
 }
 
-static void pv_c(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk, int64_t Dvp, float *O) {
+static void pv_c(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk, float *O, int64_t ldo) {
+    const float *v = V.p;
     for (int64_t r = 0; r < nr; r++)
         for (int64_t j = 0; j < nk; j++) {
             float p = P[r * pr + j * pj];
             if (p == 0.0f) continue;
-            for (int64_t c = 0; c < Dvp; c++) O[r * Dvp + c] += p * V[j * Dvp + c];
+            for (int64_t c = 0; c < V.n; c++) O[r * ldo + c] += p * v[j * V.ld + c];
         }
 }
 
@@ -187,19 +198,37 @@ IRIS_AVX2 static void softmax_t_avx2(float *S, int64_t nk, int64_t nr, float *m,
     }
 }
 
-IRIS_AVX2 static void scores_n_avx2(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp, float *S) {
+/* 8 floats at element `off` of f32 or f16 rows; MASKED: f32 lanes past the mask read as 0 */
+INLINE IRIS_AVX2 __m256 ld8(const void *p, int64_t off, __m256i m, const int F16, const int MASKED) {
+    if (F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + off)));
+    if (MASKED) return _mm256_maskload_ps((const float *)p + off, m);
+    return _mm256_loadu_ps((const float *)p + off);
+}
+
+INLINE IRIS_AVX2 void scores_n_avx2_t(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S,
+                                      const int F16) {
+    int64_t full = K.n & ~(int64_t)7;
+    __m256i m = iris_vm_tail8(K.n - full);
     for (int64_t r = 0; r < nr; r++) {
         const float *q = Qs + r * Dp;
         for (int64_t j = 0; j < nk; j++) {
-            const float *k = K + j * Dp;
             __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-            for (int64_t d = 0; d < Dp; d += 16) {
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(k + d + 8), a1);
+            int64_t d = 0, o = j * K.ld;
+            for (; d + 16 <= full; d += 16) {
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld8(K.p, o + d, m, F16, 0), a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), ld8(K.p, o + d + 8, m, F16, 0), a1);
             }
+            if (d < full) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), ld8(K.p, o + d, m, F16, 0), a0);
+            if (!F16 && full < K.n) a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + full), ld8(K.p, o + full, m, 0, 1), a1);
             S[r * KT + j] = iris_vm_hsum8(_mm256_add_ps(a0, a1));
         }
     }
+}
+
+/* f16 rows reach here only when their width is a multiple of 8 (kv_tile) */
+IRIS_AVX2 static void scores_n_avx2(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S) {
+    if (K.f16) scores_n_avx2_t(Qs, Dp, nr, K, nk, S, 1);
+    else scores_n_avx2_t(Qs, Dp, nr, K, nk, S, 0);
 }
 
 IRIS_AVX2 static float rowmax_avx2(const float *x, int64_t n) {
@@ -224,34 +253,56 @@ IRIS_AVX2 static float exp_sum_avx2(float *x, int64_t n, float m) {
     return s;
 }
 
-/* R rows x 16 columns of O per block */
-INLINE IRIS_AVX2 void pv_block_avx2(const float *P, int64_t pr, int64_t pj, const float *V, int64_t nk, int64_t Dvp,
-                                    float *O, const int R) {
-    for (int64_t c = 0; c < Dvp; c += 16) {
-        __m256 acc[4][2];
+/* R rows x 8*NV columns of O from column c; MASKED: the last vector's V lanes past m read as 0 */
+INLINE IRIS_AVX2 void pv_block_avx2(const float *P, int64_t pr, int64_t pj, kv_rows V, int64_t c, int64_t nk,
+                                    float *O, int64_t ldo, __m256i m, const int R, const int NV, const int F16,
+                                    const int MASKED) {
+    __m256 acc[4][2];
 #pragma GCC unroll 4
-        for (int t = 0; t < R; t++)
-            acc[t][0] = _mm256_loadu_ps(O + t * Dvp + c), acc[t][1] = _mm256_loadu_ps(O + t * Dvp + c + 8);
-        for (int64_t j = 0; j < nk; j++) {
-            __m256 v0 = _mm256_loadu_ps(V + j * Dvp + c), v1 = _mm256_loadu_ps(V + j * Dvp + c + 8);
+    for (int t = 0; t < R; t++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) acc[t][v] = _mm256_loadu_ps(O + t * ldo + c + 8 * v);
+    for (int64_t j = 0; j < nk; j++) {
+        __m256 vv[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) vv[v] = ld8(V.p, j * V.ld + c + 8 * v, m, F16, MASKED && v == NV - 1);
 #pragma GCC unroll 4
-            for (int t = 0; t < R; t++) {
-                __m256 p = _mm256_broadcast_ss(P + t * pr + j * pj);
-                acc[t][0] = _mm256_fmadd_ps(p, v0, acc[t][0]);
-                acc[t][1] = _mm256_fmadd_ps(p, v1, acc[t][1]);
-            }
+        for (int t = 0; t < R; t++) {
+            __m256 p = _mm256_broadcast_ss(P + t * pr + j * pj);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) acc[t][v] = _mm256_fmadd_ps(p, vv[v], acc[t][v]);
         }
+    }
 #pragma GCC unroll 4
-        for (int t = 0; t < R; t++)
-            _mm256_storeu_ps(O + t * Dvp + c, acc[t][0]), _mm256_storeu_ps(O + t * Dvp + c + 8, acc[t][1]);
+    for (int t = 0; t < R; t++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(O + t * ldo + c + 8 * v, acc[t][v]);
+}
+
+INLINE IRIS_AVX2 void pv_rows_avx2(const float *P, int64_t pr, int64_t pj, kv_rows V, int64_t nk, float *O,
+                                   int64_t ldo, const int R) {
+    for (int64_t c = 0; c < V.n; c += 16) {
+        int64_t left = V.n - c;
+        int two = left > 8, masked = left < 16 && left % 8;
+        __m256i m = iris_vm_tail8(left % 8);
+        if (V.f16) { /* width is a multiple of 8 */
+            if (two) pv_block_avx2(P, pr, pj, V, c, nk, O, ldo, m, R, 2, 1, 0);
+            else pv_block_avx2(P, pr, pj, V, c, nk, O, ldo, m, R, 1, 1, 0);
+        } else if (two) {
+            if (masked) pv_block_avx2(P, pr, pj, V, c, nk, O, ldo, m, R, 2, 0, 1);
+            else pv_block_avx2(P, pr, pj, V, c, nk, O, ldo, m, R, 2, 0, 0);
+        } else {
+            if (masked) pv_block_avx2(P, pr, pj, V, c, nk, O, ldo, m, R, 1, 0, 1);
+            else pv_block_avx2(P, pr, pj, V, c, nk, O, ldo, m, R, 1, 0, 0);
+        }
     }
 }
 
-IRIS_AVX2 static void pv_avx2(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk,
-                              int64_t Dvp, float *O) {
+IRIS_AVX2 static void pv_avx2(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk, float *O,
+                              int64_t ldo) {
     int64_t r = 0;
-    for (; r + 4 <= nr; r += 4) pv_block_avx2(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 4);
-    for (; r < nr; r++) pv_block_avx2(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 1);
+    for (; r + 4 <= nr; r += 4) pv_rows_avx2(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 4);
+    for (; r < nr; r++) pv_rows_avx2(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 1);
 }
 
 IRIS_AVX2 static void scale_avx2(float *x, int64_t n, float s) {
@@ -338,20 +389,34 @@ IRIS_AVX512 static void softmax_t_avx512(float *S, int64_t nk, int64_t nr, float
     }
 }
 
-IRIS_AVX512 static void scores_n_avx512(const float *Qs, int64_t nr, const float *K, int64_t nk, int64_t Dp,
-                                        float *S) {
+/* 16 floats at element `off` of f32 or f16 rows, lanes outside k read as 0 */
+INLINE IRIS_AVX512 __m512 ld16(const void *p, int64_t off, __mmask16 k, const int F16) {
+    if (F16) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, (const uint16_t *)p + off));
+    return _mm512_maskz_loadu_ps(k, (const float *)p + off);
+}
+
+INLINE IRIS_AVX512 void scores_n_512_t(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S,
+                                       const int F16) {
+    int64_t full = K.n & ~(int64_t)15;
+    __mmask16 tail = iris_vm_tail16(K.n - full);
     for (int64_t r = 0; r < nr; r++) {
         const float *q = Qs + r * Dp;
         int64_t j = 0;
         for (; j + 4 <= nk; j += 4) {
-            const float *k = K + j * Dp;
             __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-            for (int64_t d = 0; d < Dp; d += 16) {
+            for (int64_t d = 0; d < full; d += 16) {
                 __m512 qv = _mm512_loadu_ps(q + d);
-                a0 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + d), a0);
-                a1 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + Dp + d), a1);
-                a2 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + 2 * Dp + d), a2);
-                a3 = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k + 3 * Dp + d), a3);
+                a0 = _mm512_fmadd_ps(qv, ld16(K.p, j * K.ld + d, 0xFFFF, F16), a0);
+                a1 = _mm512_fmadd_ps(qv, ld16(K.p, (j + 1) * K.ld + d, 0xFFFF, F16), a1);
+                a2 = _mm512_fmadd_ps(qv, ld16(K.p, (j + 2) * K.ld + d, 0xFFFF, F16), a2);
+                a3 = _mm512_fmadd_ps(qv, ld16(K.p, (j + 3) * K.ld + d, 0xFFFF, F16), a3);
+            }
+            if (tail) {
+                __m512 qv = _mm512_loadu_ps(q + full);
+                a0 = _mm512_fmadd_ps(qv, ld16(K.p, j * K.ld + full, tail, F16), a0);
+                a1 = _mm512_fmadd_ps(qv, ld16(K.p, (j + 1) * K.ld + full, tail, F16), a1);
+                a2 = _mm512_fmadd_ps(qv, ld16(K.p, (j + 2) * K.ld + full, tail, F16), a2);
+                a3 = _mm512_fmadd_ps(qv, ld16(K.p, (j + 3) * K.ld + full, tail, F16), a3);
             }
             float *s = S + r * KT + j;
             s[0] = _mm512_reduce_add_ps(a0), s[1] = _mm512_reduce_add_ps(a1);
@@ -359,10 +424,16 @@ IRIS_AVX512 static void scores_n_avx512(const float *Qs, int64_t nr, const float
         }
         for (; j < nk; j++) {
             __m512 a = _mm512_setzero_ps();
-            for (int64_t d = 0; d < Dp; d += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(K + j * Dp + d), a);
+            for (int64_t d = 0; d < full; d += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), ld16(K.p, j * K.ld + d, 0xFFFF, F16), a);
+            if (tail) a = _mm512_fmadd_ps(_mm512_loadu_ps(q + full), ld16(K.p, j * K.ld + full, tail, F16), a);
             S[r * KT + j] = _mm512_reduce_add_ps(a);
         }
     }
+}
+
+IRIS_AVX512 static void scores_n_avx512(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S) {
+    if (K.f16) scores_n_512_t(Qs, Dp, nr, K, nk, S, 1);
+    else scores_n_512_t(Qs, Dp, nr, K, nk, S, 0);
 }
 
 IRIS_AVX512 static float rowmax_avx512(const float *x, int64_t n) {
@@ -385,18 +456,19 @@ IRIS_AVX512 static float exp_sum_avx512(float *x, int64_t n, float m) {
     return _mm512_reduce_add_ps(acc);
 }
 
-/* R rows x NV vectors (16 floats each) of O per block */
-INLINE IRIS_AVX512 void pv_block_512(const float *P, int64_t pr, int64_t pj, const float *V, int64_t nk, int64_t Dvp,
-                                    float *O, const int R, const int NV) {
+/* R rows x NV vectors (16 floats each) of O per block; the last vector's V loads masked by `last` */
+INLINE IRIS_AVX512 void pv_block_512(const float *P, int64_t pr, int64_t pj, kv_rows V, int64_t c, int64_t nk,
+                                    float *O, int64_t ldo, __mmask16 last, const int R, const int NV,
+                                    const int F16) {
     __m512 acc[4][4];
 #pragma GCC unroll 4
     for (int t = 0; t < R; t++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[t][v] = _mm512_loadu_ps(O + t * Dvp + 16 * v);
+        for (int v = 0; v < NV; v++) acc[t][v] = _mm512_loadu_ps(O + t * ldo + c + 16 * v);
     for (int64_t j = 0; j < nk; j++) {
         __m512 vv[4];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) vv[v] = _mm512_loadu_ps(V + j * Dvp + 16 * v);
+        for (int v = 0; v < NV; v++) vv[v] = ld16(V.p, j * V.ld + c + 16 * v, v == NV - 1 ? last : 0xFFFF, F16);
 #pragma GCC unroll 4
         for (int t = 0; t < R; t++) {
             __m512 p = _mm512_set1_ps(P[t * pr + j * pj]);
@@ -407,27 +479,34 @@ INLINE IRIS_AVX512 void pv_block_512(const float *P, int64_t pr, int64_t pj, con
 #pragma GCC unroll 4
     for (int t = 0; t < R; t++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) _mm512_storeu_ps(O + t * Dvp + 16 * v, acc[t][v]);
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(O + t * ldo + c + 16 * v, acc[t][v]);
 }
 
-INLINE IRIS_AVX512 void pv_rows_512(const float *P, int64_t pr, int64_t pj, const float *V, int64_t nk, int64_t Dvp,
-                                   float *O, const int R) {
-    for (int64_t c = 0; c < Dvp;) {
-        int64_t left = (Dvp - c) / 16;
-        switch (left >= 4 ? 4 : left) {
-        case 1: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 1); c += 16; break;
-        case 2: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 2); c += 32; break;
-        case 3: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 3); c += 48; break;
-        default: pv_block_512(P, pr, pj, V + c, nk, Dvp, O + c, R, 4); c += 64; break;
+INLINE IRIS_AVX512 void pv_rows_512(const float *P, int64_t pr, int64_t pj, kv_rows V, int64_t nk, float *O,
+                                   int64_t ldo, const int R, const int F16) {
+    for (int64_t c = 0; c < V.n;) {
+        int64_t left = V.n - c, nv = left >= 64 ? 4 : (left + 15) / 16;
+        __mmask16 last = left >= 64 || left % 16 == 0 ? 0xFFFF : iris_vm_tail16(left % 16);
+        switch (nv) {
+        case 1: pv_block_512(P, pr, pj, V, c, nk, O, ldo, last, R, 1, F16); break;
+        case 2: pv_block_512(P, pr, pj, V, c, nk, O, ldo, last, R, 2, F16); break;
+        case 3: pv_block_512(P, pr, pj, V, c, nk, O, ldo, last, R, 3, F16); break;
+        default: pv_block_512(P, pr, pj, V, c, nk, O, ldo, last, R, 4, F16); break;
         }
+        c += 16 * nv;
     }
 }
 
-IRIS_AVX512 static void pv_avx512(const float *P, int64_t pr, int64_t pj, int64_t nr, const float *V, int64_t nk,
-                                  int64_t Dvp, float *O) {
+IRIS_AVX512 static void pv_avx512(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk,
+                                  float *O, int64_t ldo) {
     int64_t r = 0;
-    for (; r + 4 <= nr; r += 4) pv_rows_512(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 4);
-    for (; r < nr; r++) pv_rows_512(P + r * pr, pr, pj, V, nk, Dvp, O + r * Dvp, 1);
+    if (V.f16) {
+        for (; r + 4 <= nr; r += 4) pv_rows_512(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 4, 1);
+        for (; r < nr; r++) pv_rows_512(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 1, 1);
+    } else {
+        for (; r + 4 <= nr; r += 4) pv_rows_512(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 4, 0);
+        for (; r < nr; r++) pv_rows_512(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 1, 0);
+    }
 }
 
 IRIS_AVX512 static void scale_avx512(float *x, int64_t n, float s) {
@@ -451,7 +530,7 @@ typedef struct {
     float *out;
     int64_t Hk, G, Lq, Lk, D, Dv, Dp, Dvp;
     float scale;
-    int causal, wide;
+    int causal, wide, simd;
     int64_t off;
     int64_t rows, mq, tiles; /* rows per (b, kv head), rows per work item, items per (b, kv head) */
     int64_t mnb[4];          /* mask strides over [B, H, Lq, Lk], 0 where broadcast */
@@ -490,6 +569,23 @@ static void pack_rows(const iris_tensor *t, int64_t b, int64_t hk, int64_t j0, i
         iris_vm_load_row(t->dtype, base + (j0 + j) * t->nb[2], t->nb[3], n, d);
         for (int64_t c = n; c < ld; c++) d[c] = 0.0f;
     }
+}
+
+/* Rows j0..j0+nk of k or v for (b, hk), `n` columns: in place when the kernels can read the
+   layout directly, else packed into buf as f32 rows of `npad` (zero-padded). */
+static kv_rows kv_tile(const attn_job *j, const iris_tensor *t, int64_t b, int64_t hk, int64_t j0, int64_t nk,
+                       int64_t n, int64_t npad, float *buf) {
+    int64_t es = t->dtype == IRIS_F16 ? 2 : 4;
+    int direct = (t->nb[3] == es || n <= 1) && t->nb[2] % es == 0 &&
+                 (t->dtype == IRIS_F32 || j->simd >= IRIS_SIMD_AVX512 || (j->simd == IRIS_SIMD_AVX2 && n % 8 == 0));
+    if (direct) {
+        kv_rows r = {(const char *)t->data + b * t->nb[0] + hk * t->nb[1] + j0 * t->nb[2], t->nb[2] / es, n,
+                     t->dtype == IRIS_F16};
+        return r;
+    }
+    pack_rows(t, b, hk, j0, nk, n, npad, buf);
+    kv_rows r = {buf, npad, npad, 0};
+    return r;
 }
 
 static float mask_at(const iris_tensor *m, const char *p) {
@@ -544,7 +640,7 @@ static void attn_item(attn_job *j, int64_t item, char *scratch) {
     for (int64_t j0 = 0; j0 < kend; j0 += KT) {
         int64_t nk = kend - j0 < KT ? kend - j0 : KT;
         int cut = j0 + nk - 1 > lim_min; /* some row stops inside this tile */
-        pack_rows(j->v, b, hk, j0, nk, Dv, Dvp, Vp);
+        kv_rows V = kv_tile(j, j->v, b, hk, j0, nk, Dv, Dvp, Vp);
         if (wide) {
             const float *K = Kp;
             int64_t ldk = D;
@@ -564,10 +660,9 @@ static void attn_item(attn_job *j, int64_t item, char *scratch) {
             kn->softmax_t(S, nk, nr, m, l, alpha);
             for (int64_t rr = 0; rr < nr; rr++)
                 if (alpha[rr] != 1.0f) kn->scale(O + rr * Dvp, Dvp, alpha[rr]);
-            kn->pv(S, 1, MQ, nr, Vp, nk, Dvp, O);
+            kn->pv(S, 1, MQ, nr, V, nk, O, Dvp);
         } else {
-            pack_rows(j->k, b, hk, j0, nk, D, Dp, Kp);
-            kn->scores_n(Q, nr, Kp, nk, Dp, S);
+            kn->scores_n(Q, Dp, nr, kv_tile(j, j->k, b, hk, j0, nk, D, Dp, Kp), nk, S);
             for (int64_t rr = 0; rr < nr; rr++) {
                 float *s = S + rr * KT;
                 if (j->mask)
@@ -581,7 +676,7 @@ static void attn_item(attn_job *j, int64_t item, char *scratch) {
                 m[rr] = mx;
                 if (a != 1.0f) kn->scale(O + rr * Dvp, Dvp, a);
             }
-            kn->pv(S, KT, 1, nr, Vp, nk, Dvp, O);
+            kn->pv(S, KT, 1, nr, V, nk, O, Dvp);
         }
     }
 
@@ -617,9 +712,11 @@ iris_status iris_cpu_attention(void *state, const iris_op_call *c) {
     j.mq = j.wide ? MQ : j.rows;
     j.tiles = j.rows ? (j.rows + j.mq - 1) / j.mq : 0;
     j.kern = &kern_c;
+    j.simd = IRIS_SIMD_SCALAR;
 #if defined(IRIS_X86)
-    if (iris_cpu_simd() >= IRIS_SIMD_AVX512) j.kern = &kern_avx512;
-    else if (iris_cpu_simd() >= IRIS_SIMD_AVX2) j.kern = &kern_avx2;
+    j.simd = iris_cpu_simd();
+    if (j.simd >= IRIS_SIMD_AVX512) j.kern = &kern_avx512;
+    else if (j.simd >= IRIS_SIMD_AVX2) j.kern = &kern_avx2;
 #endif
     if (mask) { /* mask broadcast against [B, H, Lq, Lk], aligned right */
         for (int d = 0; d < 4; d++) {
