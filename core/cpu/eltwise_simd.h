@@ -115,8 +115,6 @@ static TGT inline VF SFX(vmish)(VF x) {
 /* dst[i] = f(src[i]); dst may equal src. */
 static TGT void SFX(act)(iris_act act, float alpha, const float *src, float *dst, int64_t n) {
     const VF al = V_SET(alpha), zero = V_SET(0.f);
-    (void)al;
-    (void)zero;
 #define ACT_LOOP(EXPR)                                     \
     do {                                                   \
         int64_t i = 0;                                     \
