@@ -3,60 +3,50 @@
    Prints the prompt and its continuation on stdout; prompt and generation
    speed (tokens/s) on stderr. Exit codes: 0 ok, 1 runtime failure, 2 usage,
    3 the model could not be loaded. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../cli/cli.h"
 #include "../core/iris.h"
 #include "generate.h"
 
-static const char usage[] =
-    "usage: llm -m model.gguf -p \"text\" [options]\n"
-    "  -m, --model FILE        GGUF model (llama / mistral architecture)\n"
-    "  -p, --prompt TEXT       prompt (BOS is added as the model says)\n"
-    "  -f, --file FILE         read the prompt from a file\n"
-    "  -n, --n-predict N       tokens to generate (default 64)\n"
-    "  -t, --threads N         CPU threads (default: all cores)\n"
-    "  -c, --ctx-size N        context positions (default: trained context, at most 4096)\n"
-    "      --temp T            temperature; 0 = greedy (default 0)\n"
-    "      --top-k N           keep the N most likely tokens (default 40, 0 = off)\n"
-    "      --top-p P           nucleus sampling (default 0.95, 1 = off)\n"
-    "      --min-p P           drop tokens below P x the best probability (default 0.05, 0 = off)\n"
-    "      --repeat-penalty R  penalise recent tokens (default 1 = off)\n"
-    "      --repeat-last-n N   how many recent tokens the penalty sees (default 64)\n"
-    "  -s, --seed N            sampling seed (default 0)\n"
-    "      --stop TEXT         stop when TEXT is generated (repeatable)\n"
-    "      --ignore-eos        keep generating after an end-of-sequence token\n"
-    "      --special           parse special-token texts (e.g. <s>) in the prompt\n"
-    "      --kv-f32            F32 KV cache (default F16, as llama.cpp)\n"
-    "      --show-ids          print the prompt and generated token ids on stderr\n"
-    "  -h, --help              this help\n";
+static iris_cli_common c;
+static const char *model, *prompt, *prompt_file;
+static int n_predict = 64, n_ctx, top_k = 40, repeat_last_n = 64, ignore_eos, special, kv_f32, fast, show_ids;
+static float temp, top_p = 0.95f, min_p = 0.05f, repeat_penalty = 1.0f;
+static int64_t seed;
+static iris_cli_list stops;
 
-static int fail_usage(const char *fmt, const char *arg) {
-    fprintf(stderr, "llm: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n(llm --help for usage)\n");
-    return 2;
-}
+static const iris_cli_opt opts[] = {
+    IRIS_OPT_STRING("model", 'm', &model, "FILE", "GGUF model (llama / mistral architecture)", .flags = IRIS_CLI_REQUIRED),
+    IRIS_OPT_STRING("prompt", 'p', &prompt, "TEXT", "prompt; BOS is added as the model says", .def = "empty"),
+    IRIS_OPT_STRING("file", 'f', &prompt_file, "FILE", "read the prompt from a file"),
+    IRIS_OPT_INT("n-predict", 'n', &n_predict, 0, 1 << 20, "N", "tokens to generate"),
+    IRIS_OPT_INT("ctx-size", 'c', &n_ctx, 0, 1 << 20, "N", "context positions", .def = "0 = trained context, at most 4096"),
+    IRIS_OPT_FLOAT("temp", 0, &temp, 0, 100, "T", "temperature; 0 = greedy"),
+    IRIS_OPT_INT("top-k", 0, &top_k, 0, 1 << 24, "N", "sample from the N most likely tokens (0 = off)"),
+    IRIS_OPT_FLOAT("top-p", 0, &top_p, 0, 1, "P", "nucleus sampling (1 = off)"),
+    IRIS_OPT_FLOAT("min-p", 0, &min_p, 0, 1, "P", "drop tokens below P x the best probability (0 = off)"),
+    IRIS_OPT_FLOAT("repeat-penalty", 0, &repeat_penalty, 0.01, 100, "R", "penalise recent tokens (1 = off)"),
+    IRIS_OPT_INT("repeat-last-n", 0, &repeat_last_n, 0, 1 << 20, "N", "recent tokens the penalty looks at"),
+    IRIS_OPT_INT64("seed", 's', &seed, 0, 4294967295.0, "N", "sampling seed"),
+    IRIS_OPT_LIST("stop", 0, &stops, "TEXT", "stop when TEXT is generated (repeatable; TEXT is not printed)"),
+    IRIS_OPT_FLAG("ignore-eos", 0, &ignore_eos, "keep generating after an end-of-sequence token"),
+    IRIS_OPT_FLAG("special", 0, &special, "turn special-token texts in the prompt (e.g. <s>) into those tokens"),
+    IRIS_OPT_FLAG("kv-f32", 0, &kv_f32, "F32 KV cache (default F16, as llama.cpp)"),
+    IRIS_OPT_FLAG("fast", 0, &fast, "fused attention and batched prompt GEMM instead of llama.cpp's exact arithmetic"),
+    IRIS_OPT_FLAG("show-ids", 0, &show_ids, "print the prompt and generated token ids on stderr"),
+    IRIS_CLI_COMMON_OPTS(&c),
+    IRIS_OPT_END};
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
+static const iris_cli_spec spec = {
+    "llm", "Continue a prompt with a GGUF Llama model: text on stdout, tokens/s on stderr.", .opts = opts,
+    .description = "Greedy by default (--temp 0), which reproduces llama.cpp's greedy output token for token. "
+                   "With --temp > 0 the sampler applies the repetition penalty, top-k, top-p, min-p and "
+                   "temperature in llama.cpp's order.",
+    .epilog = "examples:\n  llm -m stories260K-q8_0.gguf -p \"Once upon a time\" -n 64\n"
+              "  llm -m model.gguf -p \"Q: why is the sky blue?\\nA:\" --temp 0.7 --stop \"Q:\"\n"};
 
 static int print_text(void *user, const char *text, size_t len) {
     (void)user;
@@ -76,82 +66,64 @@ static void collect(void *user, int32_t tok) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *prompt = NULL, *prompt_file = NULL;
-    long n_predict = 64, threads = 0, n_ctx = 0;
-    int special = 0, kv_f32 = 0, show_ids = 0;
-    iris_llama_gen_params gp = iris_llama_gen_default_params();
-    const char **stops = calloc((size_t)argc, sizeof *stops);
-    if (!stops) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(s, l) (!strcmp(a, s) || !strcmp(a, l))
-#define NEED() do { if (!v) return fail_usage("%s needs a value", a); i++; } while (0)
-        long lv;
-        if (OPT("-h", "--help")) { fputs(usage, stdout); return 0; }
-        else if (OPT("-m", "--model")) { NEED(); model = v; }
-        else if (OPT("-p", "--prompt")) { NEED(); prompt = v; }
-        else if (OPT("-f", "--file")) { NEED(); prompt_file = v; }
-        else if (OPT("-n", "--n-predict")) { NEED(); if (parse_long(v, 0, 1 << 20, &n_predict)) return fail_usage("bad -n value '%s'", v); }
-        else if (OPT("-t", "--threads")) { NEED(); if (parse_long(v, 1, 256, &threads)) return fail_usage("bad thread count '%s'", v); }
-        else if (OPT("-c", "--ctx-size")) { NEED(); if (parse_long(v, 1, 1 << 20, &n_ctx)) return fail_usage("bad context size '%s'", v); }
-        else if (OPT("--temp", "--temperature")) { NEED(); if (parse_float(v, 0, 100, &gp.sampler.temp)) return fail_usage("bad temperature '%s'", v); }
-        else if (OPT("--top-k", "--top-k")) { NEED(); if (parse_long(v, 0, 1 << 24, &lv)) return fail_usage("bad top-k '%s'", v); gp.sampler.top_k = (int)lv; }
-        else if (OPT("--top-p", "--top-p")) { NEED(); if (parse_float(v, 0, 1, &gp.sampler.top_p)) return fail_usage("bad top-p '%s'", v); }
-        else if (OPT("--min-p", "--min-p")) { NEED(); if (parse_float(v, 0, 1, &gp.sampler.min_p)) return fail_usage("bad min-p '%s'", v); }
-        else if (OPT("--repeat-penalty", "--repeat-penalty")) { NEED(); if (parse_float(v, 0.01f, 100, &gp.sampler.repeat_penalty)) return fail_usage("bad repeat penalty '%s'", v); }
-        else if (OPT("--repeat-last-n", "--repeat-last-n")) { NEED(); if (parse_long(v, 0, 1 << 20, &lv)) return fail_usage("bad repeat-last-n '%s'", v); gp.sampler.repeat_last_n = (int)lv; }
-        else if (OPT("-s", "--seed")) { NEED(); if (parse_long(v, 0, 0x7fffffffL, &lv)) return fail_usage("bad seed '%s'", v); gp.sampler.seed = (uint64_t)lv; }
-        else if (OPT("--stop", "--stop")) { NEED(); stops[gp.n_stop++] = v; }
-        else if (OPT("--ignore-eos", "--ignore-eos")) gp.stop_at_eog = 0;
-        else if (OPT("--special", "--special")) special = 1;
-        else if (OPT("--kv-f32", "--kv-f32")) kv_f32 = 1;
-        else if (OPT("--show-ids", "--show-ids")) show_ids = 1;
-        else return fail_usage("unknown option '%s'", a);
-#undef OPT
-#undef NEED
-    }
-    if (!model) return fail_usage("%s", "no model (-m model.gguf)");
-    if (prompt && prompt_file) return fail_usage("%s", "give -p or -f, not both");
+    c = iris_cli_common_defaults();
+    int rc = iris_cli_start(&spec, argc, argv);
+    if (rc >= 0) return rc;
+    iris_cli_set_verbosity(c.quiet, c.verbose);
+    if (prompt && prompt_file) return iris_cli_fatal(IRIS_CLI_EXIT_USAGE, "give --prompt or --file, not both");
     char *file_text = NULL;
     if (prompt_file) {
         size_t n;
-        if (iris_read_file(prompt_file, &file_text, &n)) {
-            fprintf(stderr, "llm: %s\n", iris_last_error());
-            return 2;
-        }
+        if (iris_read_file(prompt_file, &file_text, &n)) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
         prompt = file_text;
     }
     if (!prompt) prompt = "";
-    gp.n_predict = (int)n_predict;
-    gp.stop = stops;
+    iris_llama_gen_params gp = iris_llama_gen_default_params();
+    gp.n_predict = n_predict;
+    gp.sampler.temp = temp;
+    gp.sampler.top_k = top_k;
+    gp.sampler.top_p = top_p;
+    gp.sampler.min_p = min_p;
+    gp.sampler.repeat_penalty = repeat_penalty;
+    gp.sampler.repeat_last_n = repeat_last_n;
+    gp.sampler.seed = (uint64_t)seed;
+    gp.stop = stops.v;
+    gp.n_stop = stops.n;
+    gp.stop_at_eog = !ignore_eos;
+    iris_llama_params mp = iris_llama_default_params();
+    mp.device = c.device == IRIS_CLI_DEVICE_CUDA ? IRIS_CUDA : IRIS_CPU;
 
     iris_llama *m;
-    if (iris_llama_load(&m, model, NULL)) {
-        fprintf(stderr, "llm: %s\n", iris_last_error());
-        return 3;
+    if (iris_llama_load(&m, model, &mp)) {
+        free(file_text);
+        return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
     }
+    iris_cli_debug(1, "%s: %s, %d layers, embedding %d, %d heads (%d KV), vocabulary %d", model, m->arch,
+                   m->hp.n_layer, m->hp.n_embd, m->hp.n_head, m->hp.n_head_kv, m->hp.n_vocab);
     iris_llama_state_params sp = iris_llama_state_default_params();
-    sp.ctx.n_threads = (int)threads;
+    sp.ctx.n_threads = c.threads;
     sp.kv_f32 = kv_f32;
+    sp.exact = !fast;
     iris_llama_state *s;
     int32_t *ids = NULL, *gen = NULL;
-    int n_ids = 0, rc = 1;
+    int n_ids = 0;
+    rc = 1;
     if (iris_llama_state_new(&s, m, (int32_t)n_ctx, &sp)) {
-        fprintf(stderr, "llm: %s\n", iris_last_error());
+        iris_cli_error("%s", iris_last_error());
         iris_llama_free(m);
+        free(file_text);
         return 1;
     }
     if (iris_tokenize(m->vocab, prompt, strlen(prompt), 1, special, &ids, &n_ids)) goto fail;
     if (n_ids == 0) {
-        fprintf(stderr, "llm: the prompt is empty and the model adds no BOS token: nothing to continue\n");
+        iris_cli_error("the prompt is empty and the model adds no BOS token: nothing to continue");
         goto out;
     }
     if (n_ids + gp.n_predict > iris_llama_n_ctx(s)) {
         int room = iris_llama_n_ctx(s) - n_ids;
         if (room < 0) {
-            fprintf(stderr, "llm: the prompt has %d tokens, more than the %d-position context (-c)\n", n_ids,
-                    (int)iris_llama_n_ctx(s));
+            iris_cli_error("the prompt has %d tokens, more than the %d-position context (-c)", n_ids,
+                           (int)iris_llama_n_ctx(s));
             goto out;
         }
         gp.n_predict = room;
@@ -180,12 +152,12 @@ int main(int argc, char **argv) {
     rc = 0;
     goto out;
 fail:
-    fprintf(stderr, "llm: %s\n", iris_last_error());
+    iris_cli_error("%s", iris_last_error());
 out:
     free(ids);
     free(gen);
     free(file_text);
-    free(stops);
+    iris_cli_free(&spec);
     iris_llama_state_free(s);
     iris_llama_free(m);
     return rc;
