@@ -84,6 +84,41 @@ TEST(attention_long_sequences) {
     });
 }
 
+/* Decode rows taken out of the long case: one query position (2 heads sharing a KV head) against
+   1100 keys. With 2 threads there is one work item for two threads, so the keys are split across
+   threads and the pieces merged; with 1 thread they are not: both must give the reference rows. */
+TEST(attention_decode_split_keys) {
+    int64_t n = 0;
+    float *want = test_ref_f32(REF, "long_y", &n), *want_c = test_ref_f32(REF, "long_causal_y", NULL);
+    CHECK(want && want_c && n == 2 * 1100 * 8);
+    FOR_PATHS({
+        iris_tensor *q = hash_tensor(ctx, 1, 2, 1100, 16, 1, 2.0f), *k = hash_tensor(ctx, 1, 1, 1100, 16, 2, 2.0f);
+        iris_tensor *v = hash_tensor(ctx, 1, 1, 1100, 8, 3, 1.0f);
+        static const int rows[3] = {0, 517, 1099};
+        for (int t = 0; t < 3 && want && want_c; t++) {
+            int i = rows[t];
+            iris_tensor *qi = iris_narrow(ctx, q, 2, i, 1);
+            iris_attn_params p = {.causal = 1, .causal_offset = i};
+            float *got_c = test_read_f32(iris_attention(ctx, qi, k, v, NULL, p));
+            p.causal = 0;
+            float *got = test_read_f32(iris_attention(ctx, qi, k, v, NULL, p));
+            float wc[16], w[16];
+            for (int h = 0; h < 2; h++)
+                for (int c = 0; c < 8; c++)
+                    wc[h * 8 + c] = want_c[(h * 1100 + i) * 8 + c], w[h * 8 + c] = want[(h * 1100 + i) * 8 + c];
+            char what2[96];
+            snprintf(what2, sizeof what2, "decode row %d causal %s", i, what);
+            test_close(got_c, wc, 16, 2e-5, 1e-4, __FILE__, __LINE__, what2);
+            snprintf(what2, sizeof what2, "decode row %d %s", i, what);
+            test_close(got, w, 16, 2e-5, 1e-4, __FILE__, __LINE__, what2);
+            free(got_c);
+            free(got);
+        }
+    });
+    free(want);
+    free(want_c);
+}
+
 /* Hand-worked: one query, two keys with equal scores -> the mean of the two values; with a causal
    offset of 0 and the query first, only key 0 is visible; with no keys at all, zeros. */
 TEST(attention_hand_worked) {

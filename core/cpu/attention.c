@@ -533,6 +533,8 @@ typedef struct {
     int causal, wide, simd;
     int64_t off;
     int64_t rows, mq, tiles; /* rows per (b, kv head), rows per work item, items per (b, kv head) */
+    int64_t splits, span;    /* key range cut in `splits` pieces of `span` keys (decode with few heads) */
+    float *part;             /* per (item, split, row): m, l, unnormalised output [Dv] */
     int64_t mnb[4];          /* mask strides over [B, H, Lq, Lk], 0 where broadcast */
     size_t scratch_bytes;
     atomic_int oom;
@@ -599,8 +601,16 @@ static float mask_at(const iris_tensor *m, const char *p) {
     return f;
 }
 
-static void attn_item(attn_job *j, int64_t item, char *scratch) {
+/* Output row rr of work item `item`. */
+static float *out_row(const attn_job *j, int64_t item, int64_t rr) {
+    int64_t bh = item / j->tiles, r = (item % j->tiles) * j->mq + rr, b = bh / j->Hk, hk = bh % j->Hk;
+    int64_t i = r / j->G, h = hk * j->G + r % j->G;
+    return j->out + ((b * j->Hk * j->G + h) * j->Lq + i) * j->Dv;
+}
+
+static void attn_item(attn_job *j, int64_t w, char *scratch) {
     const attn_kern *kn = j->kern;
+    int64_t item = w / j->splits, split = w % j->splits;
     int64_t bh = item / j->tiles, t = item % j->tiles, b = bh / j->Hk, hk = bh % j->Hk;
     int64_t r0 = t * j->mq, nr = j->rows - r0 < j->mq ? j->rows - r0 : j->mq;
     int64_t D = j->D, Dv = j->Dv, Dp = j->Dp, Dvp = j->Dvp, wide = j->wide;
@@ -637,7 +647,8 @@ static void attn_item(attn_job *j, int64_t item, char *scratch) {
     memset(O, 0, (size_t)mq * Dvp * sizeof *O);
 
     int64_t kend = lim_max + 1; /* keys past every row's limit are never visited */
-    for (int64_t j0 = 0; j0 < kend; j0 += KT) {
+    if (kend > (split + 1) * j->span) kend = (split + 1) * j->span;
+    for (int64_t j0 = split * j->span; j0 < kend; j0 += KT) {
         int64_t nk = kend - j0 < KT ? kend - j0 : KT;
         int cut = j0 + nk - 1 > lim_min; /* some row stops inside this tile */
         kv_rows V = kv_tile(j, j->v, b, hk, j0, nk, Dv, Dvp, Vp);
@@ -681,10 +692,40 @@ static void attn_item(attn_job *j, int64_t item, char *scratch) {
     }
 
     for (int64_t rr = 0; rr < nr; rr++) {
-        int64_t r = r0 + rr, i = r / j->G, h = hk * j->G + r % j->G;
-        float *dst = j->out + (((b * j->Hk * j->G + h) * j->Lq) + i) * Dv;
-        float inv = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
+        if (j->splits > 1) { /* partial result, combined by the caller */
+            float *pp = j->part + ((item * j->splits + split) * j->mq + rr) * (Dv + 2);
+            pp[0] = m[rr], pp[1] = l[rr];
+            memcpy(pp + 2, O + rr * Dvp, (size_t)Dv * sizeof *O);
+            continue;
+        }
+        float *dst = out_row(j, item, rr), inv = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
         for (int64_t c = 0; c < Dv; c++) dst[c] = O[rr * Dvp + c] * inv;
+    }
+}
+
+/* Merges the split partials: each piece's sum and output rescaled to the overall max. */
+static void combine_splits(const attn_job *j, int64_t items) {
+    int64_t Dv = j->Dv;
+    for (int64_t item = 0; item < items; item++) {
+        int64_t nr = j->rows - (item % j->tiles) * j->mq < j->mq ? j->rows - (item % j->tiles) * j->mq : j->mq;
+        for (int64_t rr = 0; rr < nr; rr++) {
+            const float *pp = j->part + (item * j->splits * j->mq + rr) * (Dv + 2);
+            int64_t step = j->mq * (Dv + 2);
+            float mx = -INFINITY, *dst = out_row(j, item, rr);
+            for (int64_t s = 0; s < j->splits; s++) mx = pp[s * step] > mx ? pp[s * step] : mx;
+            memset(dst, 0, (size_t)Dv * sizeof *dst);
+            if (mx == -INFINITY) continue;
+            double l = 0;
+            for (int64_t s = 0; s < j->splits; s++) {
+                const float *ps = pp + s * step;
+                float a = iris_vm_expf(ps[0] - mx);
+                if (a == 0.0f) continue;
+                l += (double)ps[1] * a;
+                for (int64_t c = 0; c < Dv; c++) dst[c] += ps[2 + c] * a;
+            }
+            float inv = l > 0 ? (float)(1.0 / l) : 0.0f;
+            for (int64_t c = 0; c < Dv; c++) dst[c] *= inv;
+        }
     }
 }
 
@@ -726,7 +767,21 @@ iris_status iris_cpu_attention(void *state, const iris_op_call *c) {
     }
     j.scratch_bytes = scratch_need(&j);
     int64_t items = B * j.Hk * j.tiles;
-    if (j.Dv > 0 && items > 0) iris_pool_for(cpu->pool, items, 1, attn_items, &j);
+    /* decode with fewer (batch, kv head) items than threads: cut the keys too, at least 4 tiles a piece */
+    j.splits = 1, j.span = j.Lk > 0 ? j.Lk : 1;
+    if (!j.wide && items > 0 && items < cpu->n_threads && j.Lk >= 8 * KT) {
+        int64_t want = (2 * (int64_t)cpu->n_threads + items - 1) / items, most = j.Lk / (4 * KT);
+        int64_t n = want < most ? want : most;
+        j.span = ((j.Lk + n - 1) / n + KT - 1) / KT * KT;
+        j.splits = (j.Lk + j.span - 1) / j.span;
+    }
+    if (j.splits > 1) {
+        j.part = malloc((size_t)(items * j.splits * j.mq * (j.Dv + 2)) * sizeof *j.part);
+        if (!j.part) return iris_fail(IRIS_ERR_NOMEM, "attention: out of memory for %lld key splits", (long long)j.splits);
+    }
+    if (j.Dv > 0 && items > 0) iris_pool_for(cpu->pool, items * j.splits, 1, attn_items, &j);
+    if (j.splits > 1 && !atomic_load(&j.oom)) combine_splits(&j, items);
+    free(j.part);
     if (atomic_load(&j.oom)) return iris_fail(IRIS_ERR_NOMEM, "attention: out of memory for scratch");
     return IRIS_OK;
 }
