@@ -260,7 +260,7 @@ iris_cli_common iris_cli_common_defaults(void);
 #define IRIS_OPT_THREADS(c) \
     IRIS_OPT_INT("threads", 't', &(c)->threads, 0, 1024, "N", "CPU threads to use", .def = "0 = all cores")
 #define IRIS_OPT_DEVICE(c) \
-    IRIS_OPT_ENUM("device", 0, &(c)->device, iris_cli_device_names, "where to run (auto: CUDA if available, else CPU)")
+    IRIS_OPT_ENUM("device", 0, &(c)->device, iris_cli_device_names, "where to run; auto: CUDA when available, else the CPU")
 #define IRIS_OPT_QUIET(c) IRIS_OPT_FLAG("quiet", 'q', &(c)->quiet, "no progress bar or summary (warnings still shown)")
 #define IRIS_OPT_VERBOSE(c) IRIS_OPT_COUNT("verbose", 'v', &(c)->verbose, "more detail on stderr (repeat for more)")
 #define IRIS_OPT_OUTPUT(c, hlp) IRIS_OPT_STRING("output", 'o', &(c)->output, "FILE", hlp)

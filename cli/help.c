@@ -116,14 +116,12 @@ static void describe(cli_text *t, const iris_cli_opt *o, int positional, size_t 
     int ranged = o->min < o->max && o->kind >= IRIS_CLI_INT && o->kind <= IRIS_CLI_DOUBLE;
     if (!positional && (o->flags & IRIS_CLI_REQUIRED)) {
         cli_text_puts(&h, " (required)");
-    } else if (ranged || has_def || o->kind == IRIS_CLI_LIST) {
+    } else if (ranged || has_def || (o->kind == IRIS_CLI_LIST && !positional)) {
         cli_text_puts(&h, " (");
         const char *sep = "";
         if (o->kind == IRIS_CLI_LIST && !positional) cli_text_puts(&h, "repeatable"), sep = ", ";
         if (ranged) cli_text_printf(&h, "%srange %.15g..%.15g", sep, o->min, o->max), sep = ", ";
         if (has_def) cli_text_printf(&h, "%sdefault: %s", sep, def);
-        if (positional && o->kind == IRIS_CLI_LIST)
-            cli_text_printf(&h, "%s%s", sep, (o->flags & IRIS_CLI_OPTIONAL) ? "zero or more" : "one or more");
         cli_text_puts(&h, ")");
     }
     if (h.ok && h.s) wrap(t, h.s, col, width);
