@@ -2,8 +2,8 @@
 
    One thread, a matrix-vector product over R rows of 4096 weights (the Llama
    matvec shape), each kernel called through iris_qdot_kernel so every level
-   runs on one machine. Reports weight GB/s and rows/s; the weights are bigger
-   than L2, so the fast kernels approach the memory stream rate.
+   runs on one machine. Reports weight GB/s and rows/s (best pass of several, so
+   that other load on the machine matters less); the weights are bigger than L2.
 
        make CUDA=0 bin/bench_quant && nice ./bin/bench_quant [seconds per case, default 0.3]
 */
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
 
     printf("n=%lld rows=%lld, 1 thread, %.2f s per case; best SIMD level here: %d, VNNI: %s\n", (long long)n,
            (long long)rows, budget, best, iris_qdot_has_vnni() ? "yes" : "no");
-    printf("%-6s %-11s %10s %12s %10s\n", "type", "path", "GB/s", "rows/s", "ns/row");
+    printf("%-6s %-15s %10s %12s %10s\n", "type", "path", "GB/s", "rows/s", "ns/row");
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         const iris_dtype wt = types[t], xt = iris_vec_dot_type(wt);
         const size_t rb = iris_row_bytes(wt, n);
@@ -51,18 +51,18 @@ int main(int argc, char **argv) {
             if (!strcmp(path, last)) continue; /* this level falls back to the previous kernel */
             last = path;
             iris_qdot_fn fn = iris_qdot_kernel(wt, levels[l]);
+            /* best of 5 passes over the matrix within the budget: robust to other load */
             volatile float sink = 0;
-            int64_t done = 0;
-            const double t0 = now();
-            double t1;
-            do {
+            double best_sec = 1e30;
+            const double t_end = now() + budget;
+            for (int trial = 0; trial < 5 || now() < t_end; trial++) {
+                const double t0 = now();
                 for (int64_t r = 0; r < rows; r++) sink += fn(n, w + (size_t)r * rb, x);
-                done += rows;
-                t1 = now();
-            } while (t1 - t0 < budget);
-            const double sec = t1 - t0;
-            printf("%-6s %-11s %10.2f %12.0f %10.1f\n", iris_dtype_name(wt), path, (double)done * rb / sec / 1e9,
-                   done / sec, sec / done * 1e9);
+                const double sec = now() - t0;
+                if (sec < best_sec) best_sec = sec;
+            }
+            printf("%-6s %-15s %10.2f %12.0f %10.1f\n", iris_dtype_name(wt), path, (double)rows * rb / best_sec / 1e9,
+                   rows / best_sec, best_sec / rows * 1e9);
             (void)sink;
         }
         free(w);

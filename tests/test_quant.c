@@ -561,11 +561,50 @@ TEST(quant_dot_extreme_blocks) {
     for (int p = 0; p < 3; p++) {
         use_simd(SIMD_PATHS[p]);
         CHECK_NEAR(iris_vec_dot(IRIS_Q8_0, 32 * NB, w8, x8), 3 * 0.125 * 32512, 0);
+        float rows[5];
+        iris_vec_dot_rows(IRIS_Q8_0, 32 * NB, 5, w8, 0, x8, rows); /* stride 0: five times the same row */
+        for (int r = 0; r < 5; r++) CHECK_NEAR(rows[r], 3 * 0.125 * 32512, 0);
+        iris_vec_dot_rows(IRIS_Q4_0, 32 * NB, 5, w4, 0, y8, rows);
+        for (int r = 0; r < 5; r++) CHECK_NEAR(rows[r], 3 * 2.0 * 32 * 8 * 127, 0);
         CHECK_NEAR(iris_vec_dot(IRIS_Q4_0, 32 * NB, w4, y8), 3 * 2.0 * 32 * 8 * 127, 0);
         CHECK_NEAR(iris_vec_dot(IRIS_Q6_K, 256, &w6, &y6), 256.0 * -128 * -32 * -127, 0);
         CHECK_NEAR(iris_vec_dot(IRIS_Q4_K, 256, &w4k, &y4k), 256.0 * 63 * 15 * 127, 0); /* dmin = 0 */
     }
     restore_simd();
+}
+
+/* The matrix-vector entry point on every path: 4-row kernels plus leftover rows, padded strides. */
+TEST(quant_dot_rows_every_path) {
+    static const iris_dtype types[] = {IRIS_Q4_0, IRIS_Q8_0, IRIS_Q5_0, IRIS_Q4_K, IRIS_Q6_K, IRIS_F16};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const iris_dtype wt = types[ti], xt = iris_vec_dot_type(wt);
+        const int64_t n = iris_dtype_get(wt)->block_size == 256 ? 512 : 96;
+        const size_t rb = iris_row_bytes(wt, n), stride = rb + 16;
+        for (int64_t nrows = 1; nrows <= 9; nrows += 2) {
+            uint8_t *w = calloc((size_t)nrows, stride), *xq = malloc((size_t)n * 4);
+            float f[512], out[9];
+            for (int64_t r = 0; r < nrows; r++) {
+                fill_row(f, n, 32);
+                CHECK_OK(iris_quantize_row(wt, f, w + r * stride, n));
+            }
+            fill_row(f, n, 32);
+            CHECK_OK(iris_quantize_row_dot(xt, f, xq, n));
+            for (int p = 0; p < 3; p++) {
+                use_simd(SIMD_PATHS[p]);
+                iris_vec_dot_rows(wt, n, nrows, w, stride, xq, out);
+                int far = 0;
+                for (int64_t r = 0; r < nrows; r++) {
+                    double mag, ref = ref_dot(wt, n, w + r * stride, xq, &mag);
+                    if (fabs(out[r] - ref) > 1e-5 * mag + 1e-30) far++;
+                }
+                CHECK_MSG(far == 0, "%s rows=%lld %s: %d rows off", iris_dtype_name(wt), (long long)nrows,
+                          SIMD_PATHS[p] ? SIMD_PATHS[p] : "default", far);
+            }
+            restore_simd();
+            free(w);
+            free(xq);
+        }
+    }
 }
 
 TEST(quant_dot_rows_and_bad_sizes) {
