@@ -67,13 +67,20 @@ static void remember(iris_cli_out *o, const char *line, size_t len, size_t *n_ba
     cJSON_Delete(j);
 }
 
+#define MAX_LINE ((size_t)64 << 20) /* longer lines are not ours: ignored for resume */
+
 /* Every complete line's key goes into o->done. */
 static iris_status read_done(iris_cli_out *o) {
     size_t cap = 1 << 16, have = 0, n_bad = 0;
+    int skipping = 0; /* inside an over-long line */
     char *buf = malloc(cap);
     if (!buf) return iris_fail(IRIS_ERR_NOMEM, "%s: out of memory reading it", o->name);
     off_t pos = 0;
     while (pos < o->size) {
+        if (have == cap && cap >= MAX_LINE) { /* no record is this long: drop it */
+            skipping = 1;
+            have = 0;
+        }
         if (have == cap) { /* a line longer than the buffer */
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
@@ -95,7 +102,8 @@ static iris_status read_done(iris_cli_out *o) {
         size_t start = 0;
         for (size_t i = 0; i < have; i++)
             if (buf[i] == '\n') {
-                remember(o, buf + start, i - start, &n_bad);
+                if (skipping) n_bad++, skipping = 0;
+                else remember(o, buf + start, i - start, &n_bad);
                 start = i + 1;
             }
         memmove(buf, buf + start, have - start);
