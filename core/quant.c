@@ -93,10 +93,9 @@ static void dequant_q2_k(const iris_block_q2_k *b, float *y, int64_t nb) {
         for (int e = 0; e < 256; e += 16) {
             const uint8_t sc = b[i].scales[e / 16];
             const float dl = d * (float)(sc & 15), ml = dmin * (float)(sc >> 4);
-            for (int k = e; k < e + 16; k++) {
-                int q = (b[i].qs[32 * (k / 128) + k % 32] >> (2 * ((k / 32) % 4))) & 3;
-                y[k] = dl * (float)q - ml;
-            }
+            const uint8_t *q = b[i].qs + 32 * (e / 128) + e % 32;
+            const int shift = 2 * ((e / 32) % 4);
+            for (int l = 0; l < 16; l++) y[e + l] = dl * (float)((q[l] >> shift) & 3) - ml;
         }
     }
 }
@@ -118,10 +117,11 @@ static void dequant_q3_k(const iris_block_q3_k *b, float *y, int64_t nb) {
         q3_k_scales(b[i].scales, sc);
         for (int e = 0; e < 256; e += 16) {
             const float dl = d * (float)sc[e / 16];
-            for (int k = e; k < e + 16; k++) {
-                int q = (b[i].qs[32 * (k / 128) + k % 32] >> (2 * ((k / 32) % 4))) & 3;
-                if (!((b[i].hmask[k % 32] >> (k / 32)) & 1)) q -= 4;
-                y[k] = dl * (float)q;
+            const uint8_t *q = b[i].qs + 32 * (e / 128) + e % 32, *hm = b[i].hmask + e % 32;
+            const int shift = 2 * ((e / 32) % 4), hbit = e / 32;
+            for (int l = 0; l < 16; l++) {
+                const int v = ((q[l] >> shift) & 3) - (((hm[l] >> hbit) & 1) ? 0 : 4);
+                y[e + l] = dl * (float)v;
             }
         }
     }
@@ -176,12 +176,17 @@ static void dequant_q5_k(const iris_block_q5_k *b, float *y, int64_t nb) {
 static void dequant_q6_k(const iris_block_q6_k *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, y += 256) {
         const float d = h2f(b[i].d);
-        for (int k = 0; k < 256; k++) {
-            const int h = k / 128, r = k % 128, s = r / 64, l = r % 64;
-            int lo = (b[i].ql[64 * h + l] >> (4 * s)) & 15;
-            int hi = (b[i].qh[32 * h + l % 32] >> (2 * (l / 32 + 2 * s))) & 3;
-            int q = (lo | hi << 4) - 32;
-            y[k] = d * (float)b[i].scales[k / 16] * (float)q;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
+            const int8_t *sc = b[i].scales + 8 * h;
+            float *o = y + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                const int s = l / 16;
+                o[l] = d * (float)sc[s] * (float)(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
+                o[l + 32] = d * (float)sc[s + 2] * (float)(((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32);
+                o[l + 64] = d * (float)sc[s + 4] * (float)(((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32);
+                o[l + 96] = d * (float)sc[s + 6] * (float)(((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32);
+            }
         }
     }
 }
