@@ -240,8 +240,25 @@ static iris_status png_take_text(iris_image *img, png_structp png, png_infop inf
     return IRIS_OK;
 }
 
+/* libpng allocates a chunk's declared length before reading it, so a few
+   bytes claiming a 2 GB text chunk would cost 2 GB: walk the chunk list
+   first and refuse lengths that run past the end of the data. */
+static iris_status png_check_chunks(const uint8_t *b, size_t n, const char *name) {
+    size_t pos = 8;
+    while (pos + 8 <= n) {
+        uint32_t len = (uint32_t)b[pos] << 24 | (uint32_t)b[pos + 1] << 16 | (uint32_t)b[pos + 2] << 8 | b[pos + 3];
+        if (len > 0x7fffffffu) return iris_fail(IRIS_ERR_FORMAT, "%s: PNG: bad chunk length", name);
+        if ((size_t)len + 12 > n - pos) break;
+        if (!memcmp(b + pos + 4, "IEND", 4)) return IRIS_OK;
+        pos += (size_t)len + 12;
+    }
+    return iris_fail(IRIS_ERR_FORMAT, "%s: PNG: truncated file", name);
+}
+
 static iris_status decode_png(iris_image *img, const uint8_t *buf, size_t n, const char *name,
                               const iris_image_read_params *p, int *orient) {
+    iris_status cst = png_check_chunks(buf, n, name);
+    if (cst) return cst;
     png_io io;
     memset(&io, 0, sizeof io);
     io.p = buf, io.n = n, io.st = IRIS_ERR_FORMAT;
@@ -262,6 +279,7 @@ static iris_status decode_png(iris_image *img, const uint8_t *buf, size_t n, con
         return iris_fail(io.st, "%s: PNG: %s", name, io.msg);
     }
     png_set_read_fn(png, &io, png_on_read);
+    png_set_chunk_malloc_max(png, 16u << 20); /* also bounds inflated text and profiles */
     png_read_info(png, info);
     png_uint_32 w = 0, h = 0;
     int depth = 0, color = 0, interlace = 0;

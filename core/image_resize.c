@@ -174,35 +174,46 @@ static uint8_t to_u8(float v) {
     return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
 }
 
+/* One row through the column taps; C is a constant in the common cases so
+   the channel loop unrolls. Sums start at 0 and add taps in order. */
+static inline void hrow(const float *row, float *o, const taps *tx, int dw, int C) {
+    for (int x = 0; x < dw; x++, o += C) {
+        for (int ch = 0; ch < C; ch++) o[ch] = 0.f;
+        for (int k = tx->start[x]; k < tx->start[x + 1]; k++) {
+            const float *s = row + (size_t)tx->idx[k] * C;
+            float w = tx->w[k];
+            for (int ch = 0; ch < C; ch++) o[ch] += s[ch] * w;
+        }
+    }
+}
+
 /* Separable resampling of an interleaved u8 or f32 source into f32 or u8. */
 static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, int c, int dw, int dh,
                             iris_resize_mode mode, float *df, uint8_t *d8) {
     taps tx = {0}, ty = {0};
-    float *tmp = NULL;
+    float *tmp = NULL, *rowf = NULL, *acc = NULL;
     char *used = NULL;
-    if (make_taps(&tx, sw, dw, mode, 0) || make_taps(&ty, sh, dh, mode, 1)) goto oom;
-    tmp = malloc((size_t)sh * dw * c * sizeof(float));
-    used = calloc((size_t)sh, 1);
-    if (!tmp || !used) goto oom;
-    for (int k = 0; k < ty.start[dh]; k++) used[ty.idx[k]] = 1;
     size_t srow = (size_t)sw * c, trow = (size_t)dw * c;
+    if (make_taps(&tx, sw, dw, mode, 0) || make_taps(&ty, sh, dh, mode, 1)) goto oom;
+    tmp = malloc((size_t)sh * trow * sizeof(float));
+    rowf = malloc(srow * sizeof(float));
+    acc = malloc(trow * sizeof(float));
+    used = calloc((size_t)sh, 1);
+    if (!tmp || !rowf || !acc || !used) goto oom;
+    for (int k = 0; k < ty.start[dh]; k++) used[ty.idx[k]] = 1; /* rows a downscale never reads are skipped */
     for (int y = 0; y < sh; y++) {
         if (!used[y]) continue;
+        const float *row = sf ? sf + (size_t)y * srow : rowf;
+        if (s8)
+            for (size_t i = 0; i < srow; i++) rowf[i] = (float)s8[(size_t)y * srow + i];
         float *o = tmp + (size_t)y * trow;
-        for (int x = 0; x < dw; x++, o += c) {
-            for (int ch = 0; ch < c; ch++) o[ch] = 0.f;
-            for (int k = tx.start[x]; k < tx.start[x + 1]; k++) {
-                size_t off = (size_t)y * srow + (size_t)tx.idx[k] * c;
-                float w = tx.w[k];
-                if (s8)
-                    for (int ch = 0; ch < c; ch++) o[ch] += (float)s8[off + ch] * w;
-                else
-                    for (int ch = 0; ch < c; ch++) o[ch] += sf[off + ch] * w;
-            }
+        switch (c) {
+        case 1: hrow(row, o, &tx, dw, 1); break;
+        case 3: hrow(row, o, &tx, dw, 3); break;
+        case 4: hrow(row, o, &tx, dw, 4); break;
+        default: hrow(row, o, &tx, dw, c); break;
         }
     }
-    float *acc = malloc(trow * sizeof(float));
-    if (!acc) goto oom;
     for (int y = 0; y < dh; y++) {
         for (size_t i = 0; i < trow; i++) acc[i] = 0.f;
         for (int k = ty.start[y]; k < ty.start[y + 1]; k++) {
@@ -215,12 +226,15 @@ static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, 
             for (size_t i = 0; i < trow; i++) d8[(size_t)y * trow + i] = to_u8(acc[i]);
     }
     free(acc);
+    free(rowf);
     free(tmp);
     free(used);
     taps_free(&tx);
     taps_free(&ty);
     return IRIS_OK;
 oom:
+    free(acc);
+    free(rowf);
     free(tmp);
     free(used);
     taps_free(&tx);

@@ -243,6 +243,20 @@ TEST(image_png_text_chunks) {
     iris_image_free(&img);
 }
 
+/* A chunk that claims 1.9 GB in a 300-byte file (found by fuzz_image: libpng
+   allocated the claimed length before reading) is refused up front. */
+TEST(image_png_huge_chunk_length_refused) {
+    size_t n;
+    uint8_t *b = read_all(FIX "text.png", &n);
+    CHECK(b != NULL);
+    if (!b) return;
+    b[33] = 0x75, b[34] = 0x00, b[35] = 0x27, b[36] = 0x7a; /* the tEXt chunk's length */
+    iris_image img;
+    CHECK_INT(iris_image_decode(&img, b, n, "claims.png", NULL), IRIS_ERR_FORMAT);
+    CHECK(strstr(iris_last_error(), "claims.png") != NULL);
+    free(b);
+}
+
 TEST(image_png_bad_crc_refused) {
     iris_image img;
     CHECK_INT(iris_image_load(&img, FIX "bad_crc.png", NULL), IRIS_ERR_FORMAT);
