@@ -65,44 +65,45 @@ static void rot_neox_c(const float *x, float *y, const float *c, const float *s,
 }
 
 #if defined(IRIS_X86)
-IRIS_AVX2 static void rot_avx2(const float *x, float *y, const float *c, const float *s, int64_t nd, int neox) {
+/* The vector kernels return how far they got (a multiple of the width); the caller finishes in
+   plain C. (Calling the C tail from inside them let GCC tail-call it without vzeroupper, and
+   every SSE instruction after that paid an AVX transition penalty: 10x slower.) */
+IRIS_AVX2 static int64_t rot_avx2(const float *x, float *y, const float *c, const float *s, int64_t nd, int neox) {
     int64_t i = 0;
     if (!neox) {
         for (; i + 8 <= nd; i += 8) {
             __m256 v = _mm256_loadu_ps(x + i), sw = _mm256_permute_ps(v, 0xB1);
             _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v, _mm256_loadu_ps(c + i), _mm256_mul_ps(sw, _mm256_loadu_ps(s + i))));
         }
-        rot_normal_c(x, y, c, s, i, nd);
-    } else {
-        int64_t h = nd / 2;
-        for (; i + 8 <= h; i += 8) {
-            __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + h);
-            __m256 vc = _mm256_loadu_ps(c + i), vs = _mm256_loadu_ps(s + i);
-            _mm256_storeu_ps(y + i, _mm256_fmsub_ps(a, vc, _mm256_mul_ps(b, vs)));
-            _mm256_storeu_ps(y + i + h, _mm256_fmadd_ps(a, vs, _mm256_mul_ps(b, vc)));
-        }
-        rot_neox_c(x, y, c, s, i, h);
+        return i;
     }
+    int64_t h = nd / 2;
+    for (; i + 8 <= h; i += 8) {
+        __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + h);
+        __m256 vc = _mm256_loadu_ps(c + i), vs = _mm256_loadu_ps(s + i);
+        _mm256_storeu_ps(y + i, _mm256_fmsub_ps(a, vc, _mm256_mul_ps(b, vs)));
+        _mm256_storeu_ps(y + i + h, _mm256_fmadd_ps(a, vs, _mm256_mul_ps(b, vc)));
+    }
+    return i;
 }
 
-IRIS_AVX512 static void rot_avx512(const float *x, float *y, const float *c, const float *s, int64_t nd, int neox) {
+IRIS_AVX512 static int64_t rot_avx512(const float *x, float *y, const float *c, const float *s, int64_t nd, int neox) {
     int64_t i = 0;
     if (!neox) {
         for (; i + 16 <= nd; i += 16) {
             __m512 v = _mm512_loadu_ps(x + i), sw = _mm512_permute_ps(v, 0xB1);
             _mm512_storeu_ps(y + i, _mm512_fmadd_ps(v, _mm512_loadu_ps(c + i), _mm512_mul_ps(sw, _mm512_loadu_ps(s + i))));
         }
-        rot_normal_c(x, y, c, s, i, nd);
-    } else {
-        int64_t h = nd / 2;
-        for (; i + 16 <= h; i += 16) {
-            __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + h);
-            __m512 vc = _mm512_loadu_ps(c + i), vs = _mm512_loadu_ps(s + i);
-            _mm512_storeu_ps(y + i, _mm512_fmsub_ps(a, vc, _mm512_mul_ps(b, vs)));
-            _mm512_storeu_ps(y + i + h, _mm512_fmadd_ps(a, vs, _mm512_mul_ps(b, vc)));
-        }
-        rot_neox_c(x, y, c, s, i, h);
+        return i;
     }
+    int64_t h = nd / 2;
+    for (; i + 16 <= h; i += 16) {
+        __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + h);
+        __m512 vc = _mm512_loadu_ps(c + i), vs = _mm512_loadu_ps(s + i);
+        _mm512_storeu_ps(y + i, _mm512_fmsub_ps(a, vc, _mm512_mul_ps(b, vs)));
+        _mm512_storeu_ps(y + i + h, _mm512_fmadd_ps(a, vs, _mm512_mul_ps(b, vc)));
+    }
+    return i;
 }
 #endif
 
@@ -131,13 +132,13 @@ static void rope_rows(void *arg, int64_t r0, int64_t r1, int tid) {
                 for (int64_t d = 0; d < D; d++) memcpy(&buf[d], src + d * nbD, sizeof(float));
                 xs = buf;
             }
+            int64_t done = 0;
 #if defined(IRIS_X86)
-            if (j->simd >= IRIS_SIMD_AVX512) rot_avx512(xs, y, c, s, j->nd, j->neox);
-            else if (j->simd >= IRIS_SIMD_AVX2) rot_avx2(xs, y, c, s, j->nd, j->neox);
-            else
+            if (j->simd >= IRIS_SIMD_AVX512) done = rot_avx512(xs, y, c, s, j->nd, j->neox);
+            else if (j->simd >= IRIS_SIMD_AVX2) done = rot_avx2(xs, y, c, s, j->nd, j->neox);
 #endif
-            if (j->neox) rot_neox_c(xs, y, c, s, 0, j->nd / 2);
-            else rot_normal_c(xs, y, c, s, 0, j->nd);
+            if (j->neox) rot_neox_c(xs, y, c, s, done, j->nd / 2);
+            else rot_normal_c(xs, y, c, s, done, j->nd);
             if (D > j->nd) memcpy(y + j->nd, xs + j->nd, (size_t)(D - j->nd) * sizeof(float));
         }
     }
