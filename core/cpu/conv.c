@@ -3,15 +3,20 @@
    Most convolutions become GEMMs: out[O, Ho*Wo] = W[O, C*kh*kw] @ col[C*kh*kw, Ho*Wo], where
    col (im2col) holds the input patch under every output position. Per image and group the
    output positions are taken in chunks whose col block stays under COL_FLOATS, so memory is
-   bounded whatever the image size; in ResNet-50 every layer is one chunk. A chunk is built
-   by all threads together (rows of col in parallel), then its GEMM is cut into tiles that
-   threads take in turn, each a single-threaded GEMM followed by bias and activation while
-   the tile is still in cache. 1x1 stride-1 convolutions skip im2col: the input planes
-   already are the col matrix.
+   bounded whatever the image size; in ResNet-50 every layer is one chunk. A chunk is built by
+   all threads together (rows of col in parallel), then its GEMM is cut into tiles that threads
+   take in turn, each followed by bias and activation while the tile is still in cache.
+
+   With the built-in GEMM the operands are packed once: the weights into the kernel's panel
+   layout at the start of the call, and im2col writes col straight into it, so no tile packs
+   anything (packing was a quarter of the time of a ResNet layer). With OpenBLAS, or when the
+   packed weights would be too large, col is a plain matrix and each tile is one call of
+   iris_cpu_sgemm_1t; 1x1 stride-1 convolutions then skip im2col, the input planes being the
+   col matrix already.
 
    Depthwise convolutions (one input channel per group) have K = kh*kw, far too short for a
    GEMM; they run as a direct kernel over output rows: for every kernel tap, one scaled,
-   shifted input row is added to the output row (vectorised along the row).
+   shifted input row is added to the output row.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -23,166 +28,85 @@
 #include <immintrin.h>
 #endif
 
-#define COL_FLOATS (2 << 20) /* col block per chunk: 8 MiB */
-#define TILE_N 256           /* output positions per GEMM tile */
+#define COL_FLOATS (2 << 20)    /* col block per chunk: 8 MiB */
+#define PACK_A_FLOATS (8 << 20) /* packed weights up to 32 MiB (ResNet-50's largest: 9 MiB) */
+#define TILE_N 256              /* output positions per GEMM tile */
 #define MAX_THREADS 256
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static inline int64_t round_up(int64_t a, int64_t m) { return ceil_div(a, m) * m; }
+
+/* ---- small vector helpers, one per SIMD level ---- */
 
 typedef struct {
-    iris_cpu *cpu;
-    int64_t N, C, H, W, O, Ho, Wo, G, Cg, Og, K, P;
-    int kh, kw, sh, sw, ph, pw, dh, dw;
-    int64_t xs[4]; /* x strides in floats */
-    const float *x;
-    const char *w; /* [O, K] rows of type wt, ldw bytes apart */
-    int64_t ldw;
-    iris_dtype wt;
-    const float *bias;
-    float *y; /* [N, O, P] */
-    iris_act act;
-    float alpha;
-    /* the current pass: image n, group g, output positions [p0, p0 + pc) */
-    int64_t n, g, p0, pc;
-    const float *col; /* [K, pc] B operand, rows ldcol floats apart */
-    int64_t ldcol;
-    float *colbuf;
-    int64_t mt, nt, n_nt;
-    size_t priv, wtile_bytes;
-    int64_t wkey[MAX_THREADS]; /* first weight row held converted by each thread, -1 none */
-} conv_job;
-
-/* ---- GEMM path ---- */
-
-/* col rows [k0, k1) for the current pass: row k = (c, i, j) holds x[c, ho*sh - ph + i*dh, wo*sw - pw + j*dw]
-   at each output position (ho, wo), zero where that falls in the padding. */
-static void im2col_rows(void *arg, int64_t k0, int64_t k1, int tid) {
-    conv_job *j = arg;
-    (void)tid;
-    const int64_t kk = (int64_t)j->kh * j->kw, end = j->p0 + j->pc;
-    for (int64_t k = k0; k < k1; k++) {
-        int64_t c = k / kk, r = k % kk, ki = r / j->kw, kj = r % j->kw;
-        const float *xc = j->x + j->n * j->xs[0] + (j->g * j->Cg + c) * j->xs[1];
-        float *dst = j->colbuf + k * j->pc;
-        int64_t off = kj * j->dw - j->pw; /* iw = wo*sw + off */
-        int64_t lo = off >= 0 ? 0 : ceil_div(-off, j->sw);
-        int64_t hi = j->W - 1 - off < 0 ? 0 : (j->W - 1 - off) / j->sw + 1; /* valid wo in [lo, hi) */
-        for (int64_t p = j->p0; p < end;) {
-            int64_t ho = p / j->Wo, wo0 = p % j->Wo, wo1 = min64(j->Wo, wo0 + (end - p));
-            int64_t ih = ho * j->sh - j->ph + ki * j->dh;
-            float *d = dst + (p - j->p0) - wo0; /* d[wo] */
-            if (ih < 0 || ih >= j->H) {
-                memset(d + wo0, 0, (size_t)(wo1 - wo0) * sizeof(float));
-            } else {
-                const float *xr = xc + ih * j->xs[2];
-                int64_t a = max64(lo, wo0), b = min64(hi, wo1);
-                if (a > b) a = b;
-                for (int64_t wo = wo0; wo < a; wo++) d[wo] = 0;
-                if (j->sw == 1 && j->xs[3] == 1) {
-                    if (b > a) memcpy(d + a, xr + a + off, (size_t)(b - a) * sizeof(float));
-                } else {
-                    for (int64_t wo = a; wo < b; wo++) d[wo] = xr[(wo * j->sw + off) * j->xs[3]];
-                }
-                for (int64_t wo = b > wo0 ? b : wo0; wo < wo1; wo++) d[wo] = 0;
-            }
-            p += wo1 - wo0;
-        }
-    }
-}
-
-static void conv_tiles(void *arg, int64_t begin, int64_t end, int tid) {
-    conv_job *j = arg;
-    char *scr = iris_cpu_scratch(j->cpu, tid, j->priv);
-    float *wtile = (float *)scr;
-    void *work = scr + j->wtile_bytes;
-    for (int64_t it = begin; it < end; it++) {
-        int64_t m0 = it / j->n_nt * j->mt, t0 = it % j->n_nt * j->nt;
-        int64_t m = min64(j->mt, j->Og - m0), n = min64(j->nt, j->pc - t0);
-        int64_t row0 = j->g * j->Og + m0; /* first output channel */
-        const float *a = wtile;
-        int64_t lda = j->K;
-        if (j->wt == IRIS_F32) {
-            a = (const float *)(j->w + row0 * j->ldw);
-            lda = j->ldw / 4;
-        } else if (j->wkey[tid] != row0) {
-            for (int64_t r = 0; r < m; r++) iris_dequantize_row(j->wt, j->w + (row0 + r) * j->ldw, wtile + r * j->K, j->K);
-            j->wkey[tid] = row0;
-        }
-        float *y = j->y + (j->n * j->O + row0) * j->P + j->p0 + t0;
-        iris_cpu_sgemm_1t(0, m, n, j->K, 1.0f, a, lda, j->col + t0, j->ldcol, 0.0f, y, j->P, work);
-        for (int64_t r = 0; r < m; r++) {
-            float *yr = y + r * j->P;
-            if (j->bias) {
-                float b = j->bias[row0 + r];
-                for (int64_t q = 0; q < n; q++) yr[q] += b;
-            }
-            if (j->act != IRIS_ACT_NONE) iris_cpu_act(j->act, j->alpha, yr, n);
-        }
-    }
-}
-
-static iris_status conv_gemm(conv_job *j) {
-    iris_cpu *cpu = j->cpu;
-    int nth = cpu->n_threads;
-    int direct = j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 && j->xs[3] == 1 &&
-                 j->xs[2] == j->W && j->xs[1] >= j->P;
-    int64_t chunk = direct ? j->P : min64(j->P, max64(TILE_N, COL_FLOATS / j->K / TILE_N * TILE_N));
-    int64_t n_chunks = ceil_div(j->P, chunk);
-    chunk = ceil_div(j->P, n_chunks); /* balanced */
-
-    /* tiles: TILE_N output positions by all output channels of the group, or fewer channels when
-       that leaves threads idle */
-    j->nt = min64(TILE_N, chunk);
-    int64_t n_nt = ceil_div(chunk, j->nt);
-    j->mt = j->Og;
-    if (n_nt < 2 * nth) {
-        int64_t want = ceil_div(2 * nth, n_nt);
-        j->mt = max64(16, ceil_div(ceil_div(j->Og, want), 16) * 16);
-        j->mt = min64(j->mt, j->Og);
-    }
-    j->wtile_bytes = j->wt == IRIS_F32 ? 0 : align64((size_t)(j->mt * j->K) * sizeof(float));
-    j->priv = j->wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K));
-    size_t shared = direct ? 0 : align64((size_t)(j->K * chunk) * sizeof(float));
-    for (int t = 1; t < nth; t++)
-        if (!iris_cpu_scratch(cpu, t, j->priv)) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
-    char *s0 = iris_cpu_scratch(cpu, 0, j->priv + shared + 64);
-    if (!s0) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch (%zu MiB)", (j->priv + shared) >> 20);
-    j->colbuf = (float *)(s0 + j->priv);
-    for (int t = 0; t < MAX_THREADS; t++) j->wkey[t] = -1;
-
-    for (j->n = 0; j->n < j->N; j->n++)
-        for (j->g = 0; j->g < j->G; j->g++)
-            for (j->p0 = 0; j->p0 < j->P; j->p0 += chunk) {
-                j->pc = min64(chunk, j->P - j->p0);
-                if (direct) {
-                    j->col = j->x + j->n * j->xs[0] + j->g * j->Cg * j->xs[1] + j->p0;
-                    j->ldcol = j->xs[1];
-                } else {
-                    iris_pool_for(cpu->pool, j->K, 8, im2col_rows, j);
-                    j->col = j->colbuf;
-                    j->ldcol = j->pc;
-                }
-                j->n_nt = ceil_div(j->pc, j->nt);
-                iris_pool_for(cpu->pool, ceil_div(j->Og, j->mt) * j->n_nt, 1, conv_tiles, j);
-            }
-    return IRIS_OK;
-}
-
-/* ---- depthwise path ---- */
+    /* y[i] += a * x[i] */
+    void (*axpy)(float *restrict y, const float *restrict x, float a, int64_t n);
+    /* y[i] = relu?(y[i] + b) */
+    void (*bias)(float *y, float b, int relu, int64_t n);
+    /* n floats into a panel row of w floats (w = the GEMM kernel's nr), zero past n */
+    void (*panel)(float *restrict d, const float *restrict s, int64_t n, int w);
+    /* short copies (im2col runs are a few dozen floats, where memcpy's call costs more than the copy) */
+    void (*copy)(float *restrict d, const float *restrict s, int64_t n);
+} vec_ops;
 
 static void axpy_c(float *restrict y, const float *restrict x, float a, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void bias_c(float *y, float b, int relu, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i] + b;
+        y[i] = relu && v < 0 ? 0.0f : v;
+    }
+}
+
+static void panel_c(float *restrict d, const float *restrict s, int64_t n, int w) {
+    for (int64_t i = 0; i < w; i++) d[i] = i < n ? s[i] : 0.0f;
+}
+
+static void copy_c(float *restrict d, const float *restrict s, int64_t n) { memcpy(d, s, (size_t)n * sizeof(float)); }
+
 #ifdef IRIS_X86
+IRIS_AVX2 static void copy_avx2(float *restrict d, const float *restrict s, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+    for (; i < n; i++) d[i] = s[i];
+}
+
+IRIS_AVX512 static void copy_avx512(float *restrict d, const float *restrict s, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+    }
+}
+
 IRIS_AVX2 static void axpy_avx2(float *restrict y, const float *restrict x, float a, int64_t n) {
     __m256 va = _mm256_set1_ps(a);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * x[i];
+}
+
+IRIS_AVX2 static void bias_avx2(float *y, float b, int relu, int64_t n) {
+    __m256 vb = _mm256_set1_ps(b), z = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_add_ps(_mm256_loadu_ps(y + i), vb);
+        _mm256_storeu_ps(y + i, relu ? _mm256_max_ps(v, z) : v);
+    }
+    bias_c(y + i, b, relu, n - i);
+}
+
+IRIS_AVX2 static void panel_avx2(float *restrict d, const float *restrict s, int64_t n, int w) {
+    if (n == 16 && w == 16) {
+        _mm256_store_ps(d, _mm256_loadu_ps(s));
+        _mm256_store_ps(d + 8, _mm256_loadu_ps(s + 8));
+    } else {
+        panel_c(d, s, n, w);
+    }
 }
 
 IRIS_AVX512 static void axpy_avx512(float *restrict y, const float *restrict x, float a, int64_t n) {
@@ -195,16 +119,280 @@ IRIS_AVX512 static void axpy_avx512(float *restrict y, const float *restrict x, 
         _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i)));
     }
 }
+
+IRIS_AVX512 static void bias_avx512(float *y, float b, int relu, int64_t n) {
+    __m512 vb = _mm512_set1_ps(b), z = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), vb);
+        _mm512_mask_storeu_ps(y + i, m, relu ? _mm512_max_ps(v, z) : v);
+    }
+}
+
+IRIS_AVX512 static void panel_avx512(float *restrict d, const float *restrict s, int64_t n, int w) {
+    if (w != 32) {
+        panel_c(d, s, n, w);
+        return;
+    }
+    __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+    __mmask16 k1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    _mm512_store_ps(d, _mm512_maskz_loadu_ps(k0, s));
+    _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(k1, s + 16));
+}
 #endif
 
+static vec_ops pick_vec_ops(void) {
+    vec_ops v = {axpy_c, bias_c, panel_c, copy_c};
+#ifdef IRIS_X86
+    int s = iris_cpu_simd();
+    if (s >= IRIS_SIMD_AVX512) v = (vec_ops){axpy_avx512, bias_avx512, panel_avx512, copy_avx512};
+    else if (s >= IRIS_SIMD_AVX2) v = (vec_ops){axpy_avx2, bias_avx2, panel_avx2, copy_avx2};
+#endif
+    return v;
+}
+
+/* ---- the job ---- */
+
 typedef struct {
-    conv_job *j;
-    void (*axpy)(float *restrict, const float *restrict, float, int64_t);
-} dw_job;
+    iris_cpu *cpu;
+    vec_ops v;
+    int64_t N, C, H, W, O, Ho, Wo, G, Cg, Og, K, P;
+    int kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t xs[4]; /* x strides in floats */
+    const float *x;
+    const char *w; /* [O, K] rows of type wt, ldw bytes apart */
+    int64_t ldw;
+    iris_dtype wt;
+    const float *bias;
+    float *y; /* [N, O, P] */
+    iris_act act;
+    float alpha;
+    int direct; /* 1x1 stride 1 on contiguous planes: rows of col are rows of x */
+    int packed; /* built-in GEMM: col in its packed layout */
+    /* the current pass: image n, group g, output positions [p0, p0 + pc) */
+    int64_t n, g, p0, pc;
+    float *colbuf;
+    const float *col; /* plain path: [K, pc] B operand, rows ldcol floats apart */
+    int64_t ldcol;
+    int64_t mt, nt, n_nt;
+    size_t priv, wtile_bytes;
+    /* packed path */
+    iris_gemm_dims d;
+    float *apack;   /* G groups of [Mpg x K] packed */
+    int64_t Mpg, Kp, Np; /* padded rows per group, padded K, padded columns of col */
+    int64_t wkey[MAX_THREADS]; /* first weight row held converted by each thread, -1 none */
+} conv_job;
+
+/* Row k = (c, i, j) of col over output positions [p0, p0 + pc) of the pass's image and group:
+   x[c, ho*sh - ph + i*dh, wo*sw - pw + j*dw] at each output position (ho, wo), zero where that falls
+   in the padding. */
+static void col_row(const conv_job *j, int64_t k, int64_t p0, int64_t pc, float *dst) {
+    const int64_t kk = (int64_t)j->kh * j->kw, end = p0 + pc;
+    int64_t c = k / kk, r = k % kk, ki = r / j->kw, kj = r % j->kw;
+    const float *xc = j->x + j->n * j->xs[0] + (j->g * j->Cg + c) * j->xs[1];
+    int64_t off = kj * j->dw - j->pw; /* iw = wo*sw + off */
+    int64_t lo = off >= 0 ? 0 : ceil_div(-off, j->sw);
+    int64_t hi = j->W - 1 - off < 0 ? 0 : (j->W - 1 - off) / j->sw + 1; /* valid wo in [lo, hi) */
+    for (int64_t p = p0; p < end;) {
+        int64_t ho = p / j->Wo, wo0 = p % j->Wo, wo1 = min64(j->Wo, wo0 + (end - p));
+        int64_t ih = ho * j->sh - j->ph + ki * j->dh;
+        float *d = dst + (p - p0) - wo0; /* d[wo] */
+        if (ih < 0 || ih >= j->H) {
+            memset(d + wo0, 0, (size_t)(wo1 - wo0) * sizeof(float));
+        } else {
+            const float *xr = xc + ih * j->xs[2];
+            int64_t a = max64(lo, wo0), b = min64(hi, wo1);
+            if (a > b) a = b;
+            for (int64_t wo = wo0; wo < a; wo++) d[wo] = 0;
+            if (j->sw == 1 && j->xs[3] == 1) {
+                if (b > a) j->v.copy(d + a, xr + a + off, b - a);
+            } else {
+                for (int64_t wo = a; wo < b; wo++) d[wo] = xr[(wo * j->sw + off) * j->xs[3]];
+            }
+            for (int64_t wo = b > wo0 ? b : wo0; wo < wo1; wo++) d[wo] = 0;
+        }
+        p += wo1 - wo0;
+    }
+}
+
+static void bias_act(const conv_job *j, float *y, int64_t ldy, int64_t row0, int64_t m, int64_t n) {
+    int relu = j->act == IRIS_ACT_RELU;
+    for (int64_t r = 0; r < m; r++) {
+        float *yr = y + r * ldy;
+        if (j->bias || relu) j->v.bias(yr, j->bias ? j->bias[row0 + r] : 0.0f, relu, n);
+        if (j->act != IRIS_ACT_NONE && !relu) iris_cpu_act(j->act, j->alpha, yr, n);
+    }
+}
+
+/* Weight rows [row0, row0 + m) as f32: in place when they are, else converted into `tmp` (and kept there
+   for the next tile of the same rows, remembered in wkey). */
+static const float *weight_rows(conv_job *j, int tid, int64_t row0, int64_t m, float *tmp, int64_t *lda) {
+    if (j->wt == IRIS_F32) {
+        *lda = j->ldw / 4;
+        return (const float *)(j->w + row0 * j->ldw);
+    }
+    if (j->wkey[tid] != row0 || row0 < 0)
+        for (int64_t r = 0; r < m; r++) iris_dequantize_row(j->wt, j->w + (row0 + r) * j->ldw, tmp + r * j->K, j->K);
+    j->wkey[tid] = row0;
+    *lda = j->K;
+    return tmp;
+}
+
+/* ---- fused tiles (built-in GEMM, many output positions) ----
+   The weights are packed once for the call; each tile of positions builds its own packed col
+   block (K x nt, in L2) just before its GEMM over all output channels of the group. */
+
+static void pack_weights(void *arg, int64_t begin, int64_t end, int tid) {
+    conv_job *j = arg;
+    float *tmp = iris_cpu_scratch(j->cpu, tid, j->priv);
+    int64_t per = j->Mpg / j->d.mr;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t g = it / per, r0 = it % per * j->d.mr, m = min64(j->d.mr, j->Og - r0), lda;
+        j->wkey[tid] = -1;
+        const float *src = weight_rows(j, tid, g * j->Og + r0, m, tmp, &lda);
+        iris_cpu_gemm_pack_a(m, j->K, src, lda, j->apack + g * j->Mpg * j->Kp, j->Mpg, r0);
+    }
+}
+
+/* Row k of col over positions [t0, t0 + n) into packed panels at dst (np columns). */
+static void col_row_packed(conv_job *j, int64_t k, int64_t t0, int64_t n, int64_t np, float *dst, float *tmp) {
+    const int nr = j->d.nr, kc = j->d.kc;
+    const float *row = tmp;
+    if (j->direct)
+        row = j->x + j->n * j->xs[0] + (j->g * j->Cg + k) * j->xs[1] + t0;
+    else
+        col_row(j, k, t0, n, tmp);
+    int64_t b = k / kc, kb = min64(kc, j->K - b * kc);
+    dst += b * kc * np + (k % kc) * nr;
+    for (int64_t q = 0; q < np; q += nr, dst += kb * nr) j->v.panel(dst, row + q, min64(nr, n - q), nr);
+}
+
+static void tiles_fused(void *arg, int64_t begin, int64_t end, int tid) {
+    conv_job *j = arg;
+    int64_t ntp = round_up(j->nt, j->d.nr);
+    float *bt = iris_cpu_scratch(j->cpu, tid, j->priv), *tmp = bt + j->K * ntp;
+    const float *apack = j->apack + j->g * j->Mpg * j->Kp;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t t0 = it * j->nt, n = min64(j->nt, j->P - t0), np = round_up(n, j->d.nr);
+        for (int64_t k = 0; k < j->K; k++) col_row_packed(j, k, t0, n, np, bt, tmp);
+        int64_t row0 = j->g * j->Og;
+        float *y = j->y + (j->n * j->O + row0) * j->P + t0;
+        iris_cpu_sgemm_packed(j->Og, n, j->K, apack, j->Mpg, 0, bt, np, 0, y, j->P);
+        bias_act(j, y, j->P, row0, j->Og, n);
+    }
+}
+
+/* ---- shared col (few output positions, or OpenBLAS) ----
+   All threads build the chunk's col together, then take tiles of it, splitting the output
+   channels when there are few positions; each tile packs its weight rows on the fly, which
+   reads them once instead of three times (they dominate the traffic of small late layers). */
+
+static void im2col_rows(void *arg, int64_t k0, int64_t k1, int tid) {
+    conv_job *j = arg;
+    float *tmp = iris_cpu_scratch(j->cpu, tid, j->priv);
+    for (int64_t k = k0; k < k1; k++) {
+        if (j->packed)
+            col_row_packed(j, k, j->p0, j->pc, j->Np, j->colbuf, tmp);
+        else
+            col_row(j, k, j->p0, j->pc, j->colbuf + k * j->pc);
+    }
+}
+
+static void tiles_shared(void *arg, int64_t begin, int64_t end, int tid) {
+    conv_job *j = arg;
+    char *scr = iris_cpu_scratch(j->cpu, tid, j->priv);
+    float *wtile = (float *)scr;
+    void *work = scr + j->wtile_bytes;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t m0 = it / j->n_nt * j->mt, t0 = it % j->n_nt * j->nt;
+        int64_t m = min64(j->mt, j->Og - m0), n = min64(j->nt, j->pc - t0);
+        int64_t row0 = j->g * j->Og + m0, lda; /* first output channel */
+        const float *a = weight_rows(j, tid, row0, m, wtile, &lda);
+        float *y = j->y + (j->n * j->O + row0) * j->P + j->p0 + t0;
+        if (j->packed)
+            iris_cpu_sgemm_packed_b(m, n, j->K, a, lda, j->colbuf, j->Np, t0, y, j->P, work);
+        else
+            iris_cpu_sgemm_1t(0, m, n, j->K, 1.0f, a, lda, j->col + t0, j->ldcol, 0.0f, y, j->P, work);
+        bias_act(j, y, j->P, row0, m, n);
+    }
+}
+
+static char *conv_scratch(conv_job *j, size_t shared) {
+    for (int t = 1; t < j->cpu->n_threads; t++)
+        if (!iris_cpu_scratch(j->cpu, t, j->priv)) return NULL;
+    char *s0 = iris_cpu_scratch(j->cpu, 0, j->priv + shared + 64);
+    for (int t = 0; t < MAX_THREADS; t++) j->wkey[t] = -1;
+    return s0 ? s0 + j->priv : NULL;
+}
+
+static iris_status conv_gemm(conv_job *j) {
+    iris_cpu *cpu = j->cpu;
+    int nth = cpu->n_threads;
+    j->d = iris_cpu_gemm_dims();
+    j->Mpg = round_up(j->Og, j->d.mr);
+    j->packed = !iris_cpu_sgemm_uses_openblas();
+    j->direct = j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 &&
+                j->xs[3] == 1 && j->xs[2] == j->W && j->xs[1] >= j->P;
+
+    /* fused tiles when there are at least two per thread and the packed weights fit */
+    int64_t ntf = min64(TILE_N, max64(j->d.nr, (256 << 10) / j->K / j->d.nr * j->d.nr));
+    j->Kp = round_up(j->K, j->d.kc);
+    if (j->packed && ceil_div(j->P, ntf) >= 2 * nth && j->G * j->Mpg * j->Kp <= PACK_A_FLOATS) {
+        j->nt = ntf;
+        j->priv = align64((size_t)(j->K * round_up(ntf, j->d.nr) + ntf + 32) * sizeof(float));
+        j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(j->d.mr * j->K) * sizeof(float)));
+        char *shared = conv_scratch(j, align64((size_t)(j->G * j->Mpg * j->Kp) * sizeof(float)));
+        if (!shared) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
+        j->apack = (float *)shared;
+        iris_pool_for(cpu->pool, j->G * (j->Mpg / j->d.mr), 1, pack_weights, j);
+        for (j->n = 0; j->n < j->N; j->n++)
+            for (j->g = 0; j->g < j->G; j->g++) iris_pool_for(cpu->pool, ceil_div(j->P, j->nt), 1, tiles_fused, j);
+        return IRIS_OK;
+    }
+
+    /* shared col in chunks of positions under COL_FLOATS */
+    int plain_direct = j->direct && !j->packed; /* OpenBLAS reads 1x1 inputs in place */
+    int64_t chunk = plain_direct ? j->P : min64(j->P, max64(TILE_N, COL_FLOATS / j->K / TILE_N * TILE_N));
+    int64_t n_chunks = ceil_div(j->P, chunk);
+    chunk = min64(j->P, round_up(ceil_div(j->P, n_chunks), TILE_N)); /* tiles stay aligned to panels */
+    j->nt = min64(TILE_N, chunk);
+    int64_t n_nt = ceil_div(chunk, j->nt);
+    j->mt = j->Og;
+    if (n_nt * j->N * j->G < 2 * nth) { /* split the channels so every thread gets tiles */
+        int64_t want = ceil_div(2 * nth, n_nt);
+        j->mt = min64(j->Og, max64(16, round_up(ceil_div(j->Og, want), 12)));
+    }
+    j->wtile_bytes = j->wt == IRIS_F32 ? 0 : align64((size_t)(j->mt * j->K) * sizeof(float));
+    j->priv = j->wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K));
+    j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(chunk + 32) * sizeof(float)));
+    j->Np = round_up(chunk, j->d.nr);
+    size_t sz_col = plain_direct ? 0 : align64((size_t)(j->K * (j->packed ? j->Np : chunk)) * sizeof(float));
+    char *shared = conv_scratch(j, sz_col);
+    if (!shared) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch (%zu MiB)", sz_col >> 20);
+    j->colbuf = (float *)shared;
+    for (j->n = 0; j->n < j->N; j->n++)
+        for (j->g = 0; j->g < j->G; j->g++)
+            for (j->p0 = 0; j->p0 < j->P; j->p0 += chunk) {
+                j->pc = min64(chunk, j->P - j->p0);
+                j->Np = round_up(j->pc, j->d.nr);
+                j->n_nt = ceil_div(j->pc, j->nt);
+                if (plain_direct) {
+                    j->col = j->x + j->n * j->xs[0] + j->g * j->Cg * j->xs[1] + j->p0;
+                    j->ldcol = j->xs[1];
+                } else {
+                    iris_pool_for(cpu->pool, j->K, 8, im2col_rows, j);
+                    j->col = j->colbuf;
+                    j->ldcol = j->pc;
+                }
+                iris_pool_for(cpu->pool, ceil_div(j->Og, j->mt) * j->n_nt, 1, tiles_shared, j);
+            }
+    return IRIS_OK;
+}
+
+/* ---- depthwise path ---- */
 
 static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
-    dw_job *d = arg;
-    conv_job *j = d->j;
+    conv_job *j = arg;
     const int64_t kk = (int64_t)j->kh * j->kw;
     float *wconv = (float *)iris_cpu_scratch(j->cpu, tid, j->priv);
     for (int64_t pl = begin; pl < end; pl++) {
@@ -215,11 +403,10 @@ static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
             wk = (const float *)(j->w + o * j->ldw);
         else
             iris_dequantize_row(j->wt, j->w + o * j->ldw, wconv, kk);
-        float b = j->bias ? j->bias[o] : 0.0f;
         float *yp = j->y + pl * j->P;
+        memset(yp, 0, (size_t)j->P * sizeof(float));
         for (int64_t ho = 0; ho < j->Ho; ho++) {
             float *yr = yp + ho * j->Wo;
-            for (int64_t wo = 0; wo < j->Wo; wo++) yr[wo] = b;
             for (int ki = 0; ki < j->kh; ki++) {
                 int64_t ih = ho * j->sh - j->ph + ki * j->dh;
                 if (ih < 0 || ih >= j->H) continue;
@@ -231,27 +418,21 @@ static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
                     int64_t hi = j->W - 1 - off < 0 ? 0 : min64(j->Wo, (j->W - 1 - off) / j->sw + 1);
                     if (lo >= hi) continue;
                     if (j->sw == 1 && j->xs[3] == 1)
-                        d->axpy(yr + lo, xr + lo + off, a, hi - lo);
+                        j->v.axpy(yr + lo, xr + lo + off, a, hi - lo);
                     else
                         for (int64_t wo = lo; wo < hi; wo++) yr[wo] += a * xr[(wo * j->sw + off) * j->xs[3]];
                 }
             }
         }
-        if (j->act != IRIS_ACT_NONE) iris_cpu_act(j->act, j->alpha, yp, j->P);
+        bias_act(j, yp, j->P, o, 1, j->P);
     }
 }
 
 static iris_status conv_depthwise(conv_job *j) {
-    dw_job d = {j, axpy_c};
-#ifdef IRIS_X86
-    int s = iris_cpu_simd();
-    if (s >= IRIS_SIMD_AVX512) d.axpy = axpy_avx512;
-    else if (s >= IRIS_SIMD_AVX2) d.axpy = axpy_avx2;
-#endif
     j->priv = align64((size_t)(j->K + 16) * sizeof(float));
     for (int t = 0; t < j->cpu->n_threads; t++)
         if (!iris_cpu_scratch(j->cpu, t, j->priv)) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
-    iris_pool_for(j->cpu->pool, j->N * j->O, 1, dw_planes, &d);
+    iris_pool_for(j->cpu->pool, j->N * j->O, 1, dw_planes, j);
     return IRIS_OK;
 }
 
@@ -274,31 +455,26 @@ iris_status iris_cpu_conv2d(void *state, const iris_op_call *c) {
     const iris_tensor *x = c->src[0], *w = c->src[1], *b = c->src[2];
     iris_tensor *y = c->dst;
     conv_job job, *j = &job;
-    *j = (conv_job){.cpu = cpu, .N = x->ne[0], .C = x->ne[1], .H = x->ne[2], .W = x->ne[3], .O = w->ne[0],
-                    .Ho = y->ne[2], .Wo = y->ne[3], .kh = (int)w->ne[2], .kw = (int)w->ne[3], .sh = c->ip[0],
-                    .sw = c->ip[1], .ph = c->ip[2], .pw = c->ip[3], .dh = c->ip[4], .dw = c->ip[5], .G = c->ip[6],
-                    .x = x->data, .w = w->data, .wt = w->dtype, .y = y->data, .act = (iris_act)c->ip[7],
-                    .alpha = c->fp[0]};
+    *j = (conv_job){.cpu = cpu, .v = pick_vec_ops(), .N = x->ne[0], .C = x->ne[1], .H = x->ne[2], .W = x->ne[3],
+                    .O = w->ne[0], .Ho = y->ne[2], .Wo = y->ne[3], .kh = (int)w->ne[2], .kw = (int)w->ne[3],
+                    .sh = c->ip[0], .sw = c->ip[1], .ph = c->ip[2], .pw = c->ip[3], .dh = c->ip[4], .dw = c->ip[5],
+                    .G = c->ip[6], .x = x->data, .w = w->data, .wt = w->dtype, .y = y->data,
+                    .act = (iris_act)c->ip[7], .alpha = c->fp[0]};
     j->Cg = j->C / j->G;
     j->Og = j->O / j->G;
     j->K = j->Cg * j->kh * j->kw;
     j->P = j->Ho * j->Wo;
     j->ldw = (int64_t)iris_row_bytes(w->dtype, j->K);
     for (int d = 0; d < 4; d++) j->xs[d] = x->nb[d] / 4;
-    iris_status st = IRIS_OK;
+    if (j->N * j->O * j->P == 0) return IRIS_OK;
+    if (j->K == 0) return iris_fail(IRIS_ERR_SHAPE, "conv2d: empty kernel");
     float *bbuf = NULL;
     if (b && !(b->dtype == IRIS_F32 && iris_is_contiguous(b))) {
         bbuf = malloc((size_t)j->O * sizeof(float));
-        if (!bbuf) st = iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory");
+        if (!bbuf) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory");
     }
     j->bias = bias_f32(b, bbuf);
-    if (!st && j->N * j->O * j->P > 0) {
-        if (j->Cg == 1 && j->K > 0)
-            st = conv_depthwise(j);
-        else if (j->K > 0)
-            st = conv_gemm(j);
-    }
-    if (!st && j->K == 0 && j->N * j->O * j->P > 0) st = iris_fail(IRIS_ERR_SHAPE, "conv2d: empty kernel");
+    iris_status st = j->Cg == 1 ? conv_depthwise(j) : conv_gemm(j);
     free(bbuf);
     return st;
 }

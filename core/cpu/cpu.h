@@ -87,6 +87,29 @@ enum { IRIS_GEMM_AUTO = 0, IRIS_GEMM_BUILTIN, IRIS_GEMM_OPENBLAS };
 int iris_cpu_sgemm_select(int impl);
 /* 1 if the calls above use OpenBLAS under the current selection and SIMD level. */
 int iris_cpu_sgemm_uses_openblas(void);
+/* Packed-operand GEMM on the built-in kernel, for convolutions: the weights are packed once per call,
+   im2col writes its columns straight into the packed layout, and each tile of C is computed from both.
+   The layout is that of the kernel of the current SIMD level (iris_cpu_gemm_dims). K is cut into blocks
+   of kc. A (M x K) packs into Mp * Kp floats (Mp = M rounded up to mr, Kp = K rounded up to kc): block b
+   is a row-major Mp x kc matrix at b*kc*Mp. B (K x N) packs into Kp' * Np floats (Np = N rounded up to
+   nr): block b (kb rows: kc, or what is left for the last) starts at b*kc*Np and holds panels of nr
+   columns, each kb x nr floats, k-major. Padding rows/columns are zero; buffers 64-byte aligned. (gemm.c) */
+typedef struct iris_gemm_dims {
+    int mr, nr, kc;
+} iris_gemm_dims;
+iris_gemm_dims iris_cpu_gemm_dims(void);
+/* A (M x K, lda) into rows [m0, m0 + M) of a packed matrix of Mp rows at Ap; m0 is a multiple of mr,
+   and rows past M up to the next multiple of mr are zeroed. */
+void iris_cpu_gemm_pack_a(int64_t M, int64_t K, const float *A, int64_t lda, float *Ap, int64_t Mp, int64_t m0);
+/* C (m x n, ldc) = rows [m0, m0 + m) of packed A (Mp padded rows) @ columns [n0, n0 + n) of packed B
+   (Np padded columns); m0 is a multiple of mr and n0 of nr. */
+void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
+                           const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc);
+/* The same with A unpacked (m x K, lda), packed a block at a time into `work`
+   (iris_cpu_sgemm_work_bytes(m, n, K) bytes): for weights used by too few columns to repay packing
+   them whole. */
+void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, int64_t lda, const float *Bp,
+                             int64_t Np, int64_t n0, float *C, int64_t ldc, void *work);
 /* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */
 void iris_cpu_to_f32(iris_dtype t, const void *src, float *dst, int64_t n);
 /* Applies a fused activation in place (eltwise.c). */

@@ -35,11 +35,11 @@
 #endif
 
 #define KC 256      /* K block: one packed A panel (kc x 12 floats) is 12 KiB, within L1 */
-#define MAX_TILE (12 * 32)
 #define GEMV_MAX_M 4
 
+/* C[m x n] = alpha * A panel @ B panel + beta * C for any m <= mr, n <= nr; full tiles are the fast case. */
 typedef void (*ukr_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                       float beta);
+                       float beta, int m, int n);
 typedef void (*gemv_fn)(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                         const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
@@ -48,6 +48,8 @@ typedef struct {
     int64_t mc, nc; /* A block rows (L2), B block columns (L2) */
     ukr_fn ukr;
     gemv_fn gemv_t;
+    /* B rows [0, kc) x cols [0, nc), not transposed, into nr-wide panels */
+    void (*pack_b_n)(int64_t kc, int64_t nc, const float *B, int64_t ldb, float *dst);
 } gemm_kernel;
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -68,12 +70,13 @@ static void store_tile(const float *t, int64_t ldt, int m, int n, float *c, int6
 
 /* ---- portable kernels ---- */
 
-static void ukr_c(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha, float beta) {
+static void ukr_c(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha, float beta,
+                  int m, int n) {
     float acc[4][8] = {{0}};
-    for (int64_t k = 0; k < kc; k++, a += 4, b += 8)
+    for (int64_t k = 0; k < kc; k++, a++, b += 8)
         for (int r = 0; r < 4; r++)
-            for (int j = 0; j < 8; j++) acc[r][j] += a[r] * b[j];
-    store_tile(&acc[0][0], 8, 4, 8, c, ldc, alpha, beta);
+            for (int j = 0; j < 8; j++) acc[r][j] += a[r * KC] * b[j];
+    store_tile(&acc[0][0], 8, m, n, c, ldc, alpha, beta);
 }
 
 static float dot_c(const float *a, const float *b, int64_t n) {
@@ -101,18 +104,25 @@ static void gemv_t_c(int64_t M, int64_t N, int64_t K, float alpha, const float *
 #define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
 IRIS_AVX2 static void ukr_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
-                               float beta) {
+                               float beta, int m, int n) {
 #define DECL2(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
     ROWS6(DECL2)
-    for (int64_t k = 0; k < kc; k++, a += 6, b += 16) {
+    for (int64_t k = 0; k < kc; k++, a++, b += 16) {
         __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
 #define FMA2(r)                                      \
     {                                                \
-        __m256 x = _mm256_broadcast_ss(a + r);       \
+        __m256 x = _mm256_broadcast_ss(a + r * KC);  \
         c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);   \
         c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);   \
     }
         ROWS6(FMA2)
+    }
+    if (m < 6 || n < 16) { /* edge tile: spill, then store the valid part */
+        _Alignas(32) float t[6 * 16];
+#define SP2(r) _mm256_store_ps(t + r * 16, c##r##0), _mm256_store_ps(t + r * 16 + 8, c##r##1);
+        ROWS6(SP2)
+        store_tile(t, 16, m, n, c, ldc, alpha, beta);
+        return;
     }
     __m256 va = _mm256_set1_ps(alpha);
     if (beta == 0) {
@@ -127,6 +137,23 @@ IRIS_AVX2 static void ukr_avx2(int64_t kc, const float *a, const float *b, float
     _mm256_storeu_ps(c + r * ldc + 8,                                                                  \
                      _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + r * ldc + 8), _mm256_mul_ps(va, c##r##1)));
         ROWS6(ST2B)
+    }
+}
+
+/* Full 16-wide panels with two vector copies per k; the last panel pads with zeros. */
+IRIS_AVX2 static void pack_b_n_avx2(int64_t kc, int64_t nc, const float *B, int64_t ldb, float *dst) {
+    for (int64_t j = 0; j < nc; j += 16, dst += kc * 16) {
+        int64_t n = min64(16, nc - j);
+        for (int64_t k = 0; k < kc; k++) {
+            const float *s = B + k * ldb + j;
+            float *d = dst + k * 16;
+            if (n == 16) {
+                _mm256_store_ps(d, _mm256_loadu_ps(s));
+                _mm256_store_ps(d + 8, _mm256_loadu_ps(s + 8));
+            } else {
+                for (int c = 0; c < 16; c++) d[c] = c < n ? s[c] : 0.0f;
+            }
+        }
     }
 }
 
@@ -169,34 +196,63 @@ IRIS_AVX2 static void gemv_t_avx2(int64_t M, int64_t N, int64_t K, float alpha, 
    broadcast straight from memory ---- */
 
 #define ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define ROWS8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define ROWS4(X) X(0) X(1) X(2) X(3)
 
-IRIS_AVX512 static void ukr_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
-                                   float alpha, float beta) {
+/* One kernel per row count (12, 8, 4) so an edge tile of few rows does not pay for 12; A panels are
+   always packed 12 wide. Columns past n are masked off at the store. */
 #define DECL5(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
-    ROWS12(DECL5)
-    for (int64_t k = 0; k < kc; k++, a += 12, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #define FMA5(r)                                      \
     {                                                \
-        __m512 x = _mm512_set1_ps(a[r]);             \
+        __m512 x = _mm512_set1_ps(a[r * KC]);        \
         c##r##0 = _mm512_fmadd_ps(x, b0, c##r##0);   \
         c##r##1 = _mm512_fmadd_ps(x, b1, c##r##1);   \
     }
-        ROWS12(FMA5)
+#define ST5(r)                                                                                    \
+    if (r < m) {                                                                                  \
+        float *cr = c + r * ldc;                                                                  \
+        __m512 v0 = _mm512_mul_ps(va, c##r##0), v1 = _mm512_mul_ps(va, c##r##1);                  \
+        if (beta != 0) {                                                                          \
+            v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, cr), v0);                          \
+            v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k1, cr + 16), v1);                     \
+        }                                                                                         \
+        _mm512_mask_storeu_ps(cr, k0, v0);                                                        \
+        _mm512_mask_storeu_ps(cr + 16, k1, v1);                                                   \
     }
-    __m512 va = _mm512_set1_ps(alpha);
-    if (beta == 0) {
-#define ST5A(r)                                                         \
-    _mm512_storeu_ps(c + r * ldc, _mm512_mul_ps(va, c##r##0));          \
-    _mm512_storeu_ps(c + r * ldc + 16, _mm512_mul_ps(va, c##r##1));
-        ROWS12(ST5A)
-    } else {
-        __m512 vb = _mm512_set1_ps(beta);
-#define ST5B(r)                                                                                        \
-    _mm512_storeu_ps(c + r * ldc, _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + r * ldc), _mm512_mul_ps(va, c##r##0))); \
-    _mm512_storeu_ps(c + r * ldc + 16,                                                                 \
-                     _mm512_fmadd_ps(vb, _mm512_loadu_ps(c + r * ldc + 16), _mm512_mul_ps(va, c##r##1)));
-        ROWS12(ST5B)
+#define UKR512(NAME, ROWS)                                                                            \
+    IRIS_AVX512 static void NAME(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,     \
+                                 float alpha, float beta, int m, int n) {                              \
+        ROWS(DECL5)                                                                                   \
+        for (int64_t k = 0; k < kc; k++, a++, b += 32) {                                              \
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                               \
+            ROWS(FMA5)                                                                                \
+        }                                                                                             \
+        __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);                                 \
+        __mmask16 k1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;             \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                 \
+        ROWS(ST5)                                                                                     \
+    }
+UKR512(ukr_avx512_12, ROWS12)
+UKR512(ukr_avx512_8, ROWS8)
+UKR512(ukr_avx512_4, ROWS4)
+
+IRIS_AVX512 static void ukr_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                                   float alpha, float beta, int m, int n) {
+    if (m > 8) ukr_avx512_12(kc, a, b, c, ldc, alpha, beta, m, n);
+    else if (m > 4) ukr_avx512_8(kc, a, b, c, ldc, alpha, beta, m, n);
+    else ukr_avx512_4(kc, a, b, c, ldc, alpha, beta, m, n);
+}
+
+IRIS_AVX512 static void pack_b_n_avx512(int64_t kc, int64_t nc, const float *B, int64_t ldb, float *dst) {
+    for (int64_t j = 0; j < nc; j += 32, dst += kc * 32) {
+        int64_t n = min64(32, nc - j);
+        __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+        __mmask16 k1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        for (int64_t k = 0; k < kc; k++) {
+            const float *s = B + k * ldb + j;
+            _mm512_store_ps(dst + k * 32, _mm512_maskz_loadu_ps(k0, s));
+            _mm512_store_ps(dst + k * 32 + 16, _mm512_maskz_loadu_ps(k1, s + 16));
+        }
     }
 }
 
@@ -236,10 +292,18 @@ IRIS_AVX512 static void gemv_t_avx512(int64_t M, int64_t N, int64_t K, float alp
 }
 #endif
 
-static const gemm_kernel kernel_c = {4, 8, 64, 512, ukr_c, gemv_t_c};
+static void pack_b_n_c(int64_t kc, int64_t nc, const float *B, int64_t ldb, float *dst) {
+    for (int64_t j = 0; j < nc; j += 8, dst += kc * 8) {
+        int64_t n = min64(8, nc - j);
+        for (int64_t k = 0; k < kc; k++)
+            for (int c = 0; c < 8; c++) dst[k * 8 + c] = c < n ? B[k * ldb + j + c] : 0.0f;
+    }
+}
+
+static const gemm_kernel kernel_c = {4, 8, 64, 512, ukr_c, gemv_t_c, pack_b_n_c};
 #ifdef IRIS_X86
-static const gemm_kernel kernel_avx2 = {6, 16, 96, 1024, ukr_avx2, gemv_t_avx2};
-static const gemm_kernel kernel_avx512 = {12, 32, 192, 1024, ukr_avx512, gemv_t_avx512};
+static const gemm_kernel kernel_avx2 = {6, 16, 96, 1024, ukr_avx2, gemv_t_avx2, pack_b_n_avx2};
+static const gemm_kernel kernel_avx512 = {12, 32, 192, 1024, ukr_avx512, gemv_t_avx512, pack_b_n_avx512};
 #endif
 
 static const gemm_kernel *pick_kernel(void) {
@@ -253,43 +317,31 @@ static const gemm_kernel *pick_kernel(void) {
 
 /* ---- packing ---- */
 
-/* Rows [0, mc) x cols [0, kc) of A into panels of mr rows, k-major inside a panel; rows past mc are zero. */
+/* Rows [0, mc) x cols [0, kc) of A as a row-major block with rows KC floats apart, rows past mc (to the
+   next multiple of mr) zero. The fixed row stride lets the microkernel broadcast row r of the panel
+   from a constant offset, so packing A is a row copy rather than a transpose. */
 static void pack_a(int mr, int64_t mc, int64_t kc, const float *A, int64_t lda, float *dst) {
-    for (int64_t i = 0; i < mc; i += mr, dst += kc * mr) {
-        int m = (int)min64(mr, mc - i);
-        for (int r = 0; r < m; r++) {
-            const float *src = A + (i + r) * lda;
-            for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = src[k];
-        }
-        for (int r = m; r < mr; r++)
-            for (int64_t k = 0; k < kc; k++) dst[k * mr + r] = 0;
-    }
+    for (int64_t r = 0; r < mc; r++) memcpy(dst + r * KC, A + r * lda, (size_t)kc * sizeof(float));
+    for (int64_t r = mc; r < round_up(mc, mr); r++) memset(dst + r * KC, 0, (size_t)kc * sizeof(float));
 }
 
-/* Rows [0, kc) x cols [0, nc) of B (B[k][j] = trans ? B[j*ldb + k] : B[k*ldb + j]) into panels of
-   nr columns, k-major inside a panel; columns past nc are zero. */
-static void pack_b(int nr, int64_t kc, int64_t nc, int trans, const float *B, int64_t ldb, float *dst) {
+/* Rows [0, kc) x cols [0, nc) of B^T (B given as [N, K], ldb) into panels of nr columns, k-major
+   inside a panel; columns past nc are zero. */
+static void pack_b_t(int nr, int64_t kc, int64_t nc, const float *B, int64_t ldb, float *dst) {
     for (int64_t j = 0; j < nc; j += nr, dst += kc * nr) {
         int n = (int)min64(nr, nc - j);
-        if (!trans) {
-            for (int64_t k = 0; k < kc; k++) {
-                memcpy(dst + k * nr, B + k * ldb + j, (size_t)n * sizeof(float));
-                for (int c = n; c < nr; c++) dst[k * nr + c] = 0;
-            }
-        } else {
-            for (int c = 0; c < n; c++) {
-                const float *src = B + (j + c) * ldb;
-                for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = src[k];
-            }
-            for (int c = n; c < nr; c++)
-                for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = 0;
+        for (int c = 0; c < n; c++) {
+            const float *src = B + (j + c) * ldb;
+            for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = src[k];
         }
+        for (int c = n; c < nr; c++)
+            for (int64_t k = 0; k < kc; k++) dst[k * nr + c] = 0;
     }
 }
 
 static size_t work_floats(const gemm_kernel *kr, int64_t M, int64_t N, int64_t K) {
     int64_t kc = min64(KC, K), mc = min64(kr->mc, round_up(M, kr->mr)), nc = min64(kr->nc, round_up(N, kr->nr));
-    return (size_t)(round_up(mc * kc, 16) + nc * kc);
+    return (size_t)(mc * KC + nc * kc);
 }
 
 size_t iris_cpu_sgemm_work_bytes(int64_t M, int64_t N, int64_t K) {
@@ -307,31 +359,26 @@ static void gemm_blocked(const gemm_kernel *kr, int trans_b, int64_t M, int64_t 
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                          int64_t ldc, float *work) {
     const int mr = kr->mr, nr = kr->nr;
-    _Alignas(64) float tmp[MAX_TILE];
-    int64_t kcmax = min64(KC, K), mcmax = min64(kr->mc, round_up(M, mr));
-    float *Ap = work, *Bp = work + round_up(mcmax * kcmax, 16);
+    int64_t mcmax = min64(kr->mc, round_up(M, mr));
+    float *Ap = work, *Bp = work + mcmax * KC;
     for (int64_t jc = 0; jc < N; jc += kr->nc) {
         int64_t nc = min64(kr->nc, N - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             int64_t kc = min64(KC, K - pc);
             float bk = pc ? 1.0f : beta; /* later K blocks accumulate */
-            pack_b(nr, kc, nc, trans_b, trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, Bp);
+            if (trans_b)
+                pack_b_t(nr, kc, nc, B + jc * ldb + pc, ldb, Bp);
+            else
+                kr->pack_b_n(kc, nc, B + pc * ldb + jc, ldb, Bp);
             for (int64_t ic = 0; ic < M; ic += kr->mc) {
                 int64_t mc = min64(kr->mc, M - ic);
                 pack_a(mr, mc, kc, A + ic * lda + pc, lda, Ap);
                 for (int64_t ir = 0; ir < mc; ir += mr) {
                     int m = (int)min64(mr, mc - ir);
-                    const float *ap = Ap + ir * kc;
-                    for (int64_t jr = 0; jr < nc; jr += nr) {
-                        int n = (int)min64(nr, nc - jr);
-                        float *c = C + (ic + ir) * ldc + jc + jr;
-                        if (m == mr && n == nr) {
-                            kr->ukr(kc, ap, Bp + jr * kc, c, ldc, alpha, bk);
-                        } else {
-                            kr->ukr(kc, ap, Bp + jr * kc, tmp, nr, 1.0f, 0.0f);
-                            store_tile(tmp, nr, m, n, c, ldc, alpha, bk);
-                        }
-                    }
+                    const float *ap = Ap + ir * KC;
+                    for (int64_t jr = 0; jr < nc; jr += nr)
+                        kr->ukr(kc, ap, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, alpha, bk, m,
+                                (int)min64(nr, nc - jr));
                 }
             }
         }
@@ -442,6 +489,70 @@ void iris_cpu_sgemm_1t(int trans_b, int64_t M, int64_t N, int64_t K, float alpha
     }
     float *w = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
     gemm_blocked(kr, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, w);
+}
+
+/* ---- packed operands (convolutions) ---- */
+
+iris_gemm_dims iris_cpu_gemm_dims(void) {
+    const gemm_kernel *kr = pick_kernel();
+    iris_gemm_dims d = {kr->mr, kr->nr, KC};
+    return d;
+}
+
+void iris_cpu_gemm_pack_a(int64_t M, int64_t K, const float *A, int64_t lda, float *Ap, int64_t Mp, int64_t m0) {
+    const gemm_kernel *kr = pick_kernel();
+    for (int64_t pc = 0; pc < K; pc += KC) {
+        int64_t kc = min64(KC, K - pc);
+        pack_a(kr->mr, M, kc, A + pc, lda, Ap + pc * Mp + m0 * KC);
+    }
+}
+
+void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
+                           const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc) {
+    const gemm_kernel *kr = pick_kernel();
+    const int mr = kr->mr, nr = kr->nr;
+    if (m <= 0 || n <= 0) return;
+    if (K <= 0) {
+        scale_c(m, n, 0.0f, C, ldc);
+        return;
+    }
+    for (int64_t pc = 0; pc < K; pc += KC) {
+        int64_t kc = min64(KC, K - pc);
+        const float *a = Ap + pc * Mp + m0 * KC, *b = Bp + pc * Np + n0 * kc;
+        float beta = pc ? 1.0f : 0.0f;
+        for (int64_t ir = 0; ir < m; ir += mr) {
+            int mm = (int)min64(mr, m - ir);
+            for (int64_t jr = 0; jr < n; jr += nr)
+                kr->ukr(kc, a + ir * KC, b + jr * kc, C + ir * ldc + jr, ldc, 1.0f, beta, mm, (int)min64(nr, n - jr));
+        }
+    }
+}
+
+void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, int64_t lda, const float *Bp,
+                             int64_t Np, int64_t n0, float *C, int64_t ldc, void *work) {
+    const gemm_kernel *kr = pick_kernel();
+    const int mr = kr->mr, nr = kr->nr;
+    if (m <= 0 || n <= 0) return;
+    if (K <= 0) {
+        scale_c(m, n, 0.0f, C, ldc);
+        return;
+    }
+    float *Ap = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+        int64_t kc = min64(KC, K - pc);
+        const float *b = Bp + pc * Np + n0 * kc;
+        float beta = pc ? 1.0f : 0.0f;
+        for (int64_t ic = 0; ic < m; ic += kr->mc) {
+            int64_t mc = min64(kr->mc, m - ic);
+            pack_a(mr, mc, kc, A + ic * lda + pc, lda, Ap);
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+                int mm = (int)min64(mr, mc - ir);
+                for (int64_t jr = 0; jr < n; jr += nr)
+                    kr->ukr(kc, Ap + ir * KC, b + jr * kc, C + (ic + ir) * ldc + jr, ldc, 1.0f, beta, mm,
+                            (int)min64(nr, n - jr));
+            }
+        }
+    }
 }
 
 /* ---- threaded driver ---- */
