@@ -158,13 +158,20 @@ static inline int dot16(const int8_t *a, const int8_t *b) {
     return s;
 }
 
+/* The 2-bit fields of Q2_K/Q3_K: element 128h + 32s + l is bits 2s..2s+1 of qs[32h + l]. */
+static inline void unpack_2bit(const uint8_t *qs, int8_t *q) {
+    for (int h = 0; h < 2; h++)
+        for (int s = 0; s < 4; s++)
+            for (int l = 0; l < 32; l++) q[128 * h + 32 * s + l] = (int8_t)((qs[32 * h + l] >> (2 * s)) & 3);
+}
+
 static float dot_q2_k_scalar(int64_t n, const void *vw, const void *vx) {
     const iris_block_q2_k *w = vw;
     const iris_block_q8_k *x = vx;
     int8_t q[256];
     float acc = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        for (int k = 0; k < 256; k++) q[k] = (int8_t)((w[i].qs[32 * (k / 128) + k % 32] >> (2 * ((k / 32) % 4))) & 3);
+        unpack_2bit(w[i].qs, q);
         int isum = 0, summ = 0;
         for (int j = 0; j < 16; j++) {
             isum += (w[i].scales[j] & 15) * dot16(q + 16 * j, x[i].qs + 16 * j);
@@ -182,10 +189,9 @@ static float dot_q3_k_scalar(int64_t n, const void *vw, const void *vx) {
     float acc = 0;
     for (int64_t i = 0; i < n / 256; i++) {
         const uint8_t *s = w[i].scales;
-        for (int k = 0; k < 256; k++) {
-            int v = (w[i].qs[32 * (k / 128) + k % 32] >> (2 * ((k / 32) % 4))) & 3;
-            q[k] = (int8_t)(v - (((w[i].hmask[k % 32] >> (k / 32)) & 1) ? 0 : 4));
-        }
+        unpack_2bit(w[i].qs, q);
+        for (int j = 0; j < 8; j++) /* bit j of hmask[l] clear: element 32j + l is 4 lower */
+            for (int l = 0; l < 32; l++) q[32 * j + l] = (int8_t)(q[32 * j + l] - 4 + 4 * ((w[i].hmask[l] >> j) & 1));
         int isum = 0;
         for (int j = 0; j < 16; j++) {
             int sc = ((j < 8 ? s[j] & 15 : s[j - 8] >> 4) | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
@@ -220,7 +226,13 @@ static float k4_block(const uint8_t scales[12], iris_half d, iris_half dmin, con
 }
 
 /* element 64c + l (l < 32) is the low nibble of qs[32c + l], 64c + 32 + l the high one */
-static inline int k4_nibble(const uint8_t *qs, int k) { return (qs[32 * (k / 64) + k % 32] >> (4 * ((k / 32) & 1))) & 15; }
+static inline void unpack_k4(const uint8_t *qs, int8_t *q) {
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            q[64 * c + l] = (int8_t)(qs[32 * c + l] & 15);
+            q[64 * c + 32 + l] = (int8_t)(qs[32 * c + l] >> 4);
+        }
+}
 
 static float dot_q4_k_scalar(int64_t n, const void *vw, const void *vx) {
     const iris_block_q4_k *w = vw;
@@ -228,7 +240,7 @@ static float dot_q4_k_scalar(int64_t n, const void *vw, const void *vx) {
     int8_t q[256];
     float acc = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        for (int k = 0; k < 256; k++) q[k] = (int8_t)k4_nibble(w[i].qs, k);
+        unpack_k4(w[i].qs, q);
         acc += k4_block(w[i].scales, w[i].d, w[i].dmin, q, &x[i]);
     }
     return acc;
@@ -240,7 +252,9 @@ static float dot_q5_k_scalar(int64_t n, const void *vw, const void *vx) {
     int8_t q[256];
     float acc = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        for (int k = 0; k < 256; k++) q[k] = (int8_t)(k4_nibble(w[i].qs, k) | ((w[i].qh[k % 32] >> (k / 32)) & 1) << 4);
+        unpack_k4(w[i].qs, q);
+        for (int j = 0; j < 8; j++) /* bit j of qh[l]: fifth bit of element 32j + l */
+            for (int l = 0; l < 32; l++) q[32 * j + l] = (int8_t)(q[32 * j + l] | ((w[i].qh[l] >> j) & 1) << 4);
         acc += k4_block(w[i].scales, w[i].d, w[i].dmin, q, &x[i]);
     }
     return acc;
@@ -252,11 +266,15 @@ static float dot_q6_k_scalar(int64_t n, const void *vw, const void *vx) {
     int8_t q[256];
     float acc = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        for (int k = 0; k < 256; k++) {
-            const int h = k / 128, r = k % 128, s = r / 64, l = r % 64;
-            int lo = (w[i].ql[64 * h + l] >> (4 * s)) & 15;
-            int hi = (w[i].qh[32 * h + l % 32] >> (2 * (l / 32 + 2 * s))) & 3;
-            q[k] = (int8_t)((lo | hi << 4) - 32);
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
+            int8_t *o = q + 128 * h;
+            for (int l = 0; l < 32; l++) {
+                o[l] = (int8_t)(((ql[l] & 15) | (qh[l] & 3) << 4) - 32);
+                o[l + 32] = (int8_t)(((ql[l + 32] & 15) | ((qh[l] >> 2) & 3) << 4) - 32);
+                o[l + 64] = (int8_t)(((ql[l] >> 4) | ((qh[l] >> 4) & 3) << 4) - 32);
+                o[l + 96] = (int8_t)(((ql[l + 32] >> 4) | ((qh[l] >> 6) & 3) << 4) - 32);
+            }
         }
         int isum = 0;
         for (int j = 0; j < 16; j++) isum += w[i].scales[j] * dot16(q + 16 * j, x[i].qs + 16 * j);
