@@ -230,6 +230,8 @@ TEST(conv2d_large_matches_float64) {
     q.groups = 2;
     big_case(2, 32, 33, 31, 48, 3, q);
     big_case(1, 48, 40, 40, 36, 1, iris_conv(1, 0));
+    /* stride-2 rows long enough for whole vectors plus a tail */
+    big_case(1, 8, 21, 45, 16, 3, iris_conv(2, 1));
 }
 
 /* ---- pooling and upsampling ---- */

@@ -306,3 +306,69 @@ TEST(matmul_linear_errors) {
     CHECK_MSG(strstr(iris_last_error(), "must be f32"), "message: %s", iris_last_error());
     test_ctx(1);
 }
+
+/* ---- quantized weights ----
+   Reference: the weights as iris_dequantize_row decodes them, times x, in float64. With more than 4
+   rows x is used as is (the kernel dequantizes tiles of W), so only f32 rounding separates the two;
+   with up to 4 rows x is quantized to 8 bits per block (Q8_0 or Q8_K), each element off by at most
+   half a step, amax/254 of its block, and the bound below adds that up per output. */
+
+static void quant_case(iris_ctx *ctx, iris_dtype wt, int64_t M, int64_t N, int64_t K, const char *what) {
+    uint32_t seed = (uint32_t)(wt * 1000 + M * 31 + K);
+    float *x = malloc(sizeof(float) * (size_t)(M * K)), *w = malloc(sizeof(float) * (size_t)(N * K));
+    float *wd = malloc(sizeof(float) * (size_t)(N * K)), *want = malloc(sizeof(float) * (size_t)(M * N));
+    double *tol = malloc(sizeof(double) * (size_t)(M * N));
+    size_t rb = iris_row_bytes(wt, K);
+    char *wq = malloc(rb * (size_t)N);
+    for (int64_t i = 0; i < M * K; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < N * K; i++) w[i] = frand(&seed) * 0.1f;
+    int ok = 1;
+    for (int64_t n = 0; n < N; n++) {
+        ok &= iris_quantize_row(wt, w + n * K, wq + n * rb, K) == IRIS_OK;
+        iris_dequantize_row(wt, wq + n * rb, wd + n * K, K);
+    }
+    CHECK_MSG(ok, "quantize %s: %s", iris_dtype_name(wt), iris_last_error());
+    int64_t blk = 256;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = 0, t = 0;
+            for (int64_t k = 0; k < K; k++) {
+                s += (double)x[m * K + k] * wd[n * K + k];
+                if (M <= 4) {
+                    double amax = 0;
+                    int64_t b0 = k / blk * blk;
+                    for (int64_t q = b0; q < b0 + blk && q < K; q++) amax = fmax(amax, fabs(x[m * K + q]));
+                    t += fabs(wd[n * K + k]) * amax / 254.0;
+                }
+            }
+            want[m * N + n] = (float)s;
+            tol[m * N + n] = 1.01 * t + 1e-5 * (1 + fabs(s));
+        }
+    int64_t xs[2] = {M, K}, ws[2] = {N, K};
+    iris_tensor *xt = iris_ctx_upload(ctx, IRIS_F32, 2, xs, x), *wt_ = iris_ctx_upload(ctx, wt, 2, ws, wq);
+    iris_tensor *y = iris_linear(ctx, xt, wt_, NULL);
+    float *got = test_read_f32(y);
+    CHECK_MSG(got != NULL, "linear %s: %s", iris_dtype_name(wt), iris_last_error());
+    int64_t bad = 0, worst = -1;
+    for (int64_t i = 0; got && i < M * N; i++)
+        if (!(fabs(got[i] - want[i]) <= tol[i])) {
+            if (worst < 0) worst = i;
+            bad++;
+        }
+    CHECK_MSG(got && !bad, "linear %s M=%lld N=%lld K=%lld %s: %lld off, first [%lld] got %g want %g tol %g",
+              iris_dtype_name(wt), (long long)M, (long long)N, (long long)K, what, (long long)bad, (long long)worst,
+              worst >= 0 ? got[worst] : 0, worst >= 0 ? want[worst] : 0, worst >= 0 ? tol[worst] : 0);
+    free(x), free(w), free(wd), free(want), free(tol), free(wq), free(got);
+}
+
+TEST(linear_quantized_weights) {
+    static const iris_dtype types[] = {IRIS_Q4_0, IRIS_Q5_1, IRIS_Q8_0, IRIS_Q4_K, IRIS_Q6_K, IRIS_Q2_K};
+    FOR_PATHS({
+        for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+            int64_t K = iris_dtype_get(types[t])->block_size == 256 ? 512 : 96;
+            quant_case(ctx, types[t], 1, 37, K, what);
+            quant_case(ctx, types[t], 3, 37, K, what);
+            quant_case(ctx, types[t], 7, 37, K, what);
+        }
+    })
+}

@@ -50,6 +50,8 @@ typedef struct {
     void (*panel)(float *restrict d, const float *restrict s, int64_t n, int w);
     /* short copies (im2col runs are a few dozen floats, where memcpy's call costs more than the copy) */
     void (*copy)(float *restrict d, const float *restrict s, int64_t n);
+    /* d[i] = s[2 * i]: stride-2 rows (ResNet's stem and downsampling convs) */
+    void (*copy_s2)(float *restrict d, const float *restrict s, int64_t n);
 } vec_ops;
 
 static void axpy_c(float *restrict y, const float *restrict x, float a, int64_t n) {
@@ -69,6 +71,10 @@ static void panel_c(float *restrict d, const float *restrict s, int64_t n, int w
 
 static void copy_c(float *restrict d, const float *restrict s, int64_t n) { memcpy(d, s, (size_t)n * sizeof(float)); }
 
+static void copy_s2_c(float *restrict d, const float *restrict s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) d[i] = s[2 * i];
+}
+
 #ifdef IRIS_X86
 IRIS_AVX2 static void copy_avx2(float *restrict d, const float *restrict s, int64_t n) {
     int64_t i = 0;
@@ -80,6 +86,21 @@ IRIS_AVX512 static void copy_avx512(float *restrict d, const float *restrict s, 
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+    }
+}
+
+IRIS_AVX512 static void copy_s2_avx512(float *restrict d, const float *restrict s, int64_t n) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(d + i, _mm512_permutex2var_ps(_mm512_loadu_ps(s + 2 * i), even, _mm512_loadu_ps(s + 2 * i + 16)));
+    if (i < n) { /* the last element read is s[2 * (n - 1)]: load no further */
+        int64_t cnt = 2 * (n - i) - 1;
+        __mmask16 ka = cnt >= 16 ? 0xFFFF : (__mmask16)((1u << cnt) - 1);
+        __mmask16 kb = cnt > 16 ? (__mmask16)((1u << (cnt - 16)) - 1) : 0;
+        __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ka, s + 2 * i), even,
+                                          _mm512_maskz_loadu_ps(kb, s + 2 * i + 16));
+        _mm512_mask_storeu_ps(d + i, (__mmask16)((1u << (n - i)) - 1), v);
     }
 }
 
@@ -142,11 +163,11 @@ IRIS_AVX512 static void panel_avx512(float *restrict d, const float *restrict s,
 #endif
 
 static vec_ops pick_vec_ops(void) {
-    vec_ops v = {axpy_c, bias_c, panel_c, copy_c};
+    vec_ops v = {axpy_c, bias_c, panel_c, copy_c, copy_s2_c};
 #ifdef IRIS_X86
     int s = iris_cpu_simd();
-    if (s >= IRIS_SIMD_AVX512) v = (vec_ops){axpy_avx512, bias_avx512, panel_avx512, copy_avx512};
-    else if (s >= IRIS_SIMD_AVX2) v = (vec_ops){axpy_avx2, bias_avx2, panel_avx2, copy_avx2};
+    if (s >= IRIS_SIMD_AVX512) v = (vec_ops){axpy_avx512, bias_avx512, panel_avx512, copy_avx512, copy_s2_avx512};
+    else if (s >= IRIS_SIMD_AVX2) v = (vec_ops){axpy_avx2, bias_avx2, panel_avx2, copy_avx2, copy_s2_c};
 #endif
     return v;
 }
@@ -206,6 +227,8 @@ static void col_row(const conv_job *j, int64_t k, int64_t p0, int64_t pc, float 
             for (int64_t wo = wo0; wo < a; wo++) d[wo] = 0;
             if (j->sw == 1 && j->xs[3] == 1) {
                 if (b > a) j->v.copy(d + a, xr + a + off, b - a);
+            } else if (j->sw == 2 && j->xs[3] == 1) {
+                if (b > a) j->v.copy_s2(d + a, xr + 2 * a + off, b - a);
             } else {
                 for (int64_t wo = a; wo < b; wo++) d[wo] = xr[(wo * j->sw + off) * j->xs[3]];
             }

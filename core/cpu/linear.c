@@ -144,7 +144,7 @@ static void linear_qdot(void *arg, int64_t begin, int64_t end, int tid) {
     for (int64_t m = 0; m < j->M; m++) {
         const char *xq = j->xq + m * j->xq_row;
         float *y = j->y + m * j->N;
-        for (int64_t n = begin; n < end; n++) y[n] = iris_vec_dot(j->wt, j->K, j->w + n * j->ldw, xq);
+        iris_vec_dot_rows(j->wt, j->K, end - begin, j->w + begin * j->ldw, (size_t)j->ldw, xq, y + begin);
         epilogue(y + begin, j->N, 1, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
     }
 }
@@ -204,7 +204,7 @@ iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
     if (qdot) {
         char *xq = shared + sz_x;
         for (int64_t m = 0; m < M; m++) {
-            iris_status st = iris_quantize_row(vt, j.x + m * j.ldx, xq + m * (int64_t)xq_row, K);
+            iris_status st = iris_quantize_row_dot(vt, j.x + m * j.ldx, xq + m * (int64_t)xq_row, K);
             if (st) return st;
         }
         j.xq = xq;
