@@ -17,9 +17,12 @@
      max/exp/sum run across lanes with no horizontal reductions.
    - narrow (decode: a handful of rows): each score is a dot product over D, the
      row softmax works along the key tile.
-   Both then accumulate O += P V with V rows (converted from F16, padded to a
-   multiple of 16 floats) broadcast-multiplied into register blocks of 4 rows.
-   q is pre-multiplied by the scale.
+   Both then accumulate O += P V, V rows broadcast-multiplied into register blocks
+   of 4 output rows. K and V rows are read in place (F16 converted in registers)
+   unless their layout needs a packed copy. q is pre-multiplied by the scale.
+
+   The portable kernels are written as fixed 16-wide inner loops over packed,
+   padded rows so that a compiler's vectoriser (NEON, SSE) can take them.
 */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -54,19 +57,19 @@ typedef struct attn_kern {
     void (*scale)(float *x, int64_t n, float s);
 } attn_kern;
 
-/* ---- portable kernels ---- */
+/* ---- portable kernels (rows packed and padded to 16: n and ld are multiples of 16) ---- */
 
 static void scores_t_c(const float *K, int64_t ldk, int64_t nk, int64_t D, const float *Qt, int64_t nr, float *S) {
-    int64_t nrp = (nr + 15) & ~(int64_t)15;
-    for (int64_t j = 0; j < nk; j++) {
-        float *s = S + j * MQ;
-        for (int64_t r = 0; r < nrp; r++) s[r] = 0.0f;
-        for (int64_t d = 0; d < D; d++) {
-            float kv = K[j * ldk + d];
-            const float *qt = Qt + d * MQ;
-            for (int64_t r = 0; r < nrp; r++) s[r] += kv * qt[r];
+    for (int64_t j = 0; j < nk; j++)
+        for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+            float acc[16] = {0};
+            for (int64_t d = 0; d < D; d++) {
+                float kv = K[j * ldk + d];
+                const float *qt = Qt + d * MQ + r0;
+                for (int t = 0; t < 16; t++) acc[t] += kv * qt[t];
+            }
+            memcpy(S + j * MQ + r0, acc, sizeof acc);
         }
-    }
 }
 
 static void causal_t_c(float *S, int64_t nk, int64_t j0, const int32_t *lim, int64_t nr) {
@@ -76,24 +79,30 @@ static void causal_t_c(float *S, int64_t nk, int64_t j0, const int32_t *lim, int
 }
 
 static void softmax_t_c(float *S, int64_t nk, int64_t nr, float *m, float *l, float *alpha) {
-    for (int64_t r = 0; r < nr; r++) {
-        float mx = m[r];
-        for (int64_t j = 0; j < nk; j++) mx = S[j * MQ + r] > mx ? S[j * MQ + r] : mx;
-        float mu = mx == -INFINITY ? 0.0f : mx, sum = 0.0f;
-        for (int64_t j = 0; j < nk; j++) sum += S[j * MQ + r] = iris_vm_expf(S[j * MQ + r] - mu);
-        alpha[r] = iris_vm_expf(m[r] - mu);
-        l[r] = l[r] * alpha[r] + sum;
-        m[r] = mx;
+    for (int64_t r0 = 0; r0 < nr; r0 += 16) {
+        float mx[16], mu[16], sum[16] = {0};
+        memcpy(mx, m + r0, sizeof mx);
+        for (int64_t j = 0; j < nk; j++)
+            for (int t = 0; t < 16; t++) mx[t] = S[j * MQ + r0 + t] > mx[t] ? S[j * MQ + r0 + t] : mx[t];
+        for (int t = 0; t < 16; t++) mu[t] = mx[t] == -INFINITY ? 0.0f : mx[t];
+        for (int64_t j = 0; j < nk; j++)
+            for (int t = 0; t < 16; t++) sum[t] += S[j * MQ + r0 + t] = iris_vm_expf(S[j * MQ + r0 + t] - mu[t]);
+        for (int t = 0; t < 16; t++) {
+            alpha[r0 + t] = iris_vm_expf(m[r0 + t] - mu[t]);
+            l[r0 + t] = l[r0 + t] * alpha[r0 + t] + sum[t];
+            m[r0 + t] = mx[t];
+        }
     }
 }
 
-/* portable kernels read f32 rows only (f16 ones are packed first) */
 static void scores_n_c(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S) {
     const float *k = K.p;
     for (int64_t r = 0; r < nr; r++)
         for (int64_t j = 0; j < nk; j++) {
-            float s = 0.0f;
-            for (int64_t d = 0; d < K.n; d++) s += Qs[r * Dp + d] * k[j * K.ld + d];
+            float acc[16] = {0}, s = 0.0f;
+            for (int64_t d = 0; d < K.n; d += 16)
+                for (int t = 0; t < 16; t++) acc[t] += Qs[r * Dp + d + t] * k[j * K.ld + d + t];
+            for (int t = 0; t < 16; t++) s += acc[t];
             S[r * KT + j] = s;
         }
 }
@@ -113,10 +122,14 @@ static float exp_sum_c(float *x, int64_t n, float m) {
 static void pv_c(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk, float *O, int64_t ldo) {
     const float *v = V.p;
     for (int64_t r = 0; r < nr; r++)
-        for (int64_t j = 0; j < nk; j++) {
-            float p = P[r * pr + j * pj];
-            if (p == 0.0f) continue;
-            for (int64_t c = 0; c < V.n; c++) O[r * ldo + c] += p * v[j * V.ld + c];
+        for (int64_t c = 0; c < V.n; c += 16) {
+            float acc[16];
+            memcpy(acc, O + r * ldo + c, sizeof acc);
+            for (int64_t j = 0; j < nk; j++) {
+                float p = P[r * pr + j * pj];
+                for (int t = 0; t < 16; t++) acc[t] += p * v[j * V.ld + c + t];
+            }
+            memcpy(O + r * ldo + c, acc, sizeof acc);
         }
 }
 
@@ -578,8 +591,8 @@ static void pack_rows(const iris_tensor *t, int64_t b, int64_t hk, int64_t j0, i
 static kv_rows kv_tile(const attn_job *j, const iris_tensor *t, int64_t b, int64_t hk, int64_t j0, int64_t nk,
                        int64_t n, int64_t npad, float *buf) {
     int64_t es = t->dtype == IRIS_F16 ? 2 : 4;
-    int direct = (t->nb[3] == es || n <= 1) && t->nb[2] % es == 0 &&
-                 (t->dtype == IRIS_F32 || j->simd >= IRIS_SIMD_AVX512 || (j->simd == IRIS_SIMD_AVX2 && n % 8 == 0));
+    int direct = (t->nb[3] == es || n <= 1) && t->nb[2] % es == 0 && j->simd >= IRIS_SIMD_AVX2 &&
+                 (t->dtype == IRIS_F32 || j->simd >= IRIS_SIMD_AVX512 || n % 8 == 0);
     if (direct) {
         kv_rows r = {(const char *)t->data + b * t->nb[0] + hk * t->nb[1] + j0 * t->nb[2], t->nb[2] / es, n,
                      t->dtype == IRIS_F16};
