@@ -528,6 +528,19 @@ static iris_status decode_jpeg(iris_image *img, const uint8_t *buf, size_t n, co
         jpeg_destroy_decompress(&cinfo);
         return st;
     }
+    /* Every 8x8 block's DC coefficient costs at least one Huffman bit, so a
+       small file cannot hold a huge picture; refuse before libjpeg sizes its
+       buffers from the header (arithmetic coding has no such floor). */
+    if (!cinfo.arith_code) {
+        unsigned long long blocks = 0;
+        for (int i = 0; i < cinfo.num_components; i++)
+            blocks += (unsigned long long)cinfo.comp_info[i].width_in_blocks * cinfo.comp_info[i].height_in_blocks;
+        if (blocks > (unsigned long long)n * 8) {
+            jpeg_destroy_decompress(&cinfo);
+            return iris_fail(IRIS_ERR_FORMAT, "%s: JPEG: %zu bytes cannot hold a %ux%u image (premature end of data)",
+                             name, n, cinfo.image_width, cinfo.image_height);
+        }
+    }
     for (jpeg_saved_marker_ptr m = cinfo.marker_list; m; m = m->next)
         if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && !memcmp(m->data, "Exif\0\0", 6)) {
             *orient = iris_exif_orientation(m->data, m->data_length);

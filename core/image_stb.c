@@ -106,6 +106,14 @@ iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n,
         return iris_fail(IRIS_ERR_FORMAT, "%s: %s: %s", name, fmt, stbi_failure_reason());
     iris_status st = limits(name, fmt, w, h, max_side, max_pixels);
     if (st) return st;
+    /* stb allocates (and GIF clears) the whole canvas before reading pixels:
+       refuse headers whose size no data of this length could fill. LZW
+       yields at most ~2730 pixels per byte, RLE/PackBits (TGA, PSD) 64, and
+       stb's BMP reader takes no compressed BMPs (>= 1 bit per pixel). */
+    double per_byte = !strcmp(fmt, "gif") ? 4096 : !strcmp(fmt, "bmp") ? 8 : 64;
+    if ((double)w * h > (double)n * per_byte + 4096)
+        return iris_fail(IRIS_ERR_FORMAT, "%s: %s: %zu bytes cannot hold a %dx%d image (premature end of data)", name,
+                         fmt, n, w, h);
     int wide = stbi_is_16_bit_from_callbacks(&cbs, cb_start(&src, buf, n));
     cb_start(&src, buf, n);
     void *px = wide ? (void *)stbi_load_16_from_callbacks(&cbs, &src, &w, &h, &comp, 0)

@@ -476,6 +476,21 @@ TEST(image_size_limits_before_allocation) {
         }
     CHECK_INT(iris_image_decode(&img, b, n, "wide.jpg", NULL), IRIS_ERR_UNSUPPORTED);
     CHECK(strstr(iris_last_error(), "17000x9") != NULL);
+    /* within the limits, but 684 bytes cannot code 4000 x 4000 (one bit per block at least) */
+    for (size_t i = 2; i + 9 < n; i++)
+        if (b[i] == 0xff && b[i + 1] == 0xc0) {
+            b[i + 5] = 4000 >> 8, b[i + 6] = 4000 & 255, b[i + 7] = 4000 >> 8, b[i + 8] = 4000 & 255;
+            break;
+        }
+    CHECK_INT(iris_image_decode(&img, b, n, "thin.jpg", NULL), IRIS_ERR_FORMAT);
+    CHECK(strstr(iris_last_error(), "cannot hold a 4000x4000") != NULL);
+    free(b);
+    /* a GIF screen of 10000 x 10000 in 847 bytes: refused before stb clears a 400 MB canvas */
+    b = read_all(FIX "pal.gif", &n);
+    if (!b) return;
+    b[6] = 10000 & 255, b[7] = 10000 >> 8, b[8] = 10000 & 255, b[9] = 10000 >> 8;
+    CHECK_INT(iris_image_decode(&img, b, n, "screen.gif", NULL), IRIS_ERR_FORMAT);
+    CHECK(strstr(iris_last_error(), "cannot hold") != NULL);
     free(b);
     /* BMP header claiming 16385 x 16385 */
     b = read_all(FIX "rgb.bmp", &n);
