@@ -32,7 +32,7 @@ static double budget = 0.25; /* seconds per measurement */
 static float *rand_buf(int64_t n) {
     float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
     if (!p) { fprintf(stderr, "out of memory\n"); exit(1); }
-    for (int64_t i = 0; i < n; i++) p[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int64_t i = 0; i < n; i++) p[i] = (float)((double)rand() / RAND_MAX - 0.5);
     return p;
 }
 
