@@ -241,10 +241,16 @@ iris_status iris_darknet_floats(iris_darknet_section *s, const char *key, float 
 }
 
 iris_status iris_darknet_check_unused(const iris_darknet_section *s) {
-    for (int i = 0; i < s->n_opts; i++)
-        if (!s->opts[i].used)
-            return iris_fail(IRIS_ERR_UNSUPPORTED, "%s:%d: [%s] option '%s = %.40s' is not supported", s->file,
-                             s->opts[i].line, s->type, s->opts[i].key, s->opts[i].value);
+    for (int i = 0; i < s->n_opts; i++) {
+        const iris_darknet_option *o = &s->opts[i];
+        if (o->used) continue;
+        const iris_darknet_option *first = find_opt(s, o->key);
+        if (first != o) /* getters only ever see the first of two equal keys */
+            return iris_fail(IRIS_ERR_UNSUPPORTED, "%s:%d: [%s] option '%s' is repeated; line %d's value is the one used",
+                             s->file, o->line, s->type, o->key, first->line);
+        return iris_fail(IRIS_ERR_UNSUPPORTED, "%s:%d: [%s] option '%s = %.40s' is not supported", s->file, o->line,
+                         s->type, o->key, o->value);
+    }
     return IRIS_OK;
 }
 

@@ -270,7 +270,7 @@ TEST(darknet_cfg_syntax) {
     CHECK(!strcmp(iris_darknet_str(net, "name", ""), "a b c"));
     CHECK_INT(net->opts[1].line, 6);
     CHECK_INT(iris_darknet_check_unused(net), IRIS_ERR_UNSUPPORTED); /* the second width is never read */
-    CHECK(strstr(iris_last_error(), "t.cfg:7: [net] option 'width = 999'"));
+    CHECK(strstr(iris_last_error(), "t.cfg:7: [net] option 'width' is repeated; line 5's value is the one used"));
     iris_darknet_section *c1 = &c.sections[1], *c2 = &c.sections[2], *r = &c.sections[3];
     CHECK_OK(iris_darknet_int(c1, "filters", 0, &v));
     CHECK_INT(v, -3);
