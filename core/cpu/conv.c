@@ -255,7 +255,7 @@ static const float *weight_rows(conv_job *j, int tid, int64_t row0, int64_t m, f
         return (const float *)(j->w + row0 * j->ldw);
     }
     if (j->wkey[tid] != row0 || row0 < 0)
-        for (int64_t r = 0; r < m; r++) iris_dequantize_row(j->wt, j->w + (row0 + r) * j->ldw, tmp + r * j->K, j->K);
+        for (int64_t r = 0; r < m; r++) iris_cpu_to_f32(j->wt, j->w + (row0 + r) * j->ldw, tmp + r * j->K, j->K);
     j->wkey[tid] = row0;
     *lda = j->K;
     return tmp;
@@ -425,7 +425,7 @@ static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
         if (j->wt == IRIS_F32)
             wk = (const float *)(j->w + o * j->ldw);
         else
-            iris_dequantize_row(j->wt, j->w + o * j->ldw, wconv, kk);
+            iris_cpu_to_f32(j->wt, j->w + o * j->ldw, wconv, kk);
         float *yp = j->y + pl * j->P;
         memset(yp, 0, (size_t)j->P * sizeof(float));
         for (int64_t ho = 0; ho < j->Ho; ho++) {

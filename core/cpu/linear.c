@@ -77,7 +77,7 @@ static void gather_f32(const iris_tensor *t, float *dst) {
                 if (t->dtype == IRIS_F32 && (n == 1 || nb[nd - 1] == 4))
                     memcpy(dst, src, (size_t)n * sizeof(float));
                 else if (n == 1 || nb[nd - 1] == (int64_t)iris_dtype_get(t->dtype)->type_size)
-                    iris_dequantize_row(t->dtype, src, dst, n);
+                    iris_cpu_to_f32(t->dtype, src, dst, n);
                 else
                     for (int64_t k = 0; k < n; k++) dst[k] = elem_f32(t->dtype, src + k * nb[nd - 1]);
                 dst += n;
@@ -129,7 +129,7 @@ static void linear_tiles(void *arg, int64_t begin, int64_t end, int tid) {
             wf = (const float *)(j->w + n0 * j->ldw);
             ldw = j->ldw / 4;
         } else if (have != n0) {
-            for (int64_t r = 0; r < n; r++) iris_dequantize_row(j->wt, j->w + (n0 + r) * j->ldw, wtile + r * j->K, j->K);
+            for (int64_t r = 0; r < n; r++) iris_cpu_to_f32(j->wt, j->w + (n0 + r) * j->ldw, wtile + r * j->K, j->K);
             have = n0;
         }
         float *y = j->y + m0 * j->N + n0;
