@@ -188,7 +188,9 @@ static void conv_direct(const float *x, const float *w, const float *b, float *y
                 }
 }
 
-static void big_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, iris_conv2d_params p) {
+/* wdt: weights stored as F32 or F16 (the reference then uses the f16-rounded values) */
+static void big_case_w(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, iris_conv2d_params p,
+                       iris_dtype wdt) {
     uint32_t seed = (uint32_t)(N * 7 + C * 131 + H * 31 + O);
     int64_t Cg = C / p.groups, K = Cg * k * k;
     int64_t Ho = (H + 2 * p.pad_h - p.dil_h * (k - 1) - 1) / p.stride_h + 1;
@@ -197,7 +199,12 @@ static void big_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int6
     float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
     float *b = malloc(sizeof(float) * (size_t)O), *want = malloc(sizeof(float) * (size_t)ny);
     for (int64_t i = 0; i < nx; i++) x[i] = frand(&seed);
-    for (int64_t i = 0; i < nw; i++) w[i] = frand(&seed) / sqrtf((float)K);
+    uint16_t *wh = malloc(sizeof(uint16_t) * (size_t)nw);
+    for (int64_t i = 0; i < nw; i++) {
+        w[i] = frand(&seed) / sqrtf((float)K);
+        wh[i] = iris_f32_to_f16(w[i]);
+        if (wdt == IRIS_F16) w[i] = iris_f16_to_f32(wh[i]);
+    }
     for (int64_t i = 0; i < O; i++) b[i] = frand(&seed);
     conv_direct(x, w, b, want, N, C, H, W, O, k, k, p, Ho, Wo);
     for (int gi = 0; gi < 2; gi++) {
@@ -205,19 +212,25 @@ static void big_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int6
         for (int th = 1; th <= 2; th++) {
             iris_ctx *ctx = test_ctx(th);
             int64_t xs[4] = {N, C, H, W}, ws[4] = {O, Cg, k, k}, bs[1] = {O};
-            iris_tensor *y = iris_conv2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, xs, x),
-                                         iris_ctx_upload(ctx, IRIS_F32, 4, ws, w), iris_ctx_upload(ctx, IRIS_F32, 1, bs, b), p);
+            iris_tensor *wt = wdt == IRIS_F16 ? iris_ctx_upload(ctx, IRIS_F16, 4, ws, wh) : iris_ctx_upload(ctx, IRIS_F32, 4, ws, w);
+            iris_tensor *y = iris_conv2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, xs, x), wt,
+                                         iris_ctx_upload(ctx, IRIS_F32, 1, bs, b), p);
             float *got = test_read_f32(y);
             char msg[160];
-            snprintf(msg, sizeof msg, "conv %lldx%lldx%lldx%lld k%lld O%lld g%d %s/%dt", (long long)N, (long long)C,
-                     (long long)H, (long long)W, (long long)k, (long long)O, p.groups, gi ? "openblas" : "builtin", th);
+            snprintf(msg, sizeof msg, "conv %lldx%lldx%lldx%lld k%lld O%lld g%d %s %s/%dt", (long long)N, (long long)C,
+                     (long long)H, (long long)W, (long long)k, (long long)O, p.groups, iris_dtype_name(wdt),
+                     gi ? "openblas" : "builtin", th);
             CHECK_MSG(got != NULL, "%s: %s", msg, iris_last_error());
             if (got) test_close(got, want, ny, 1e-4, 1e-4, __FILE__, __LINE__, msg);
             free(got);
         }
     }
     restore_path();
-    free(x), free(w), free(b), free(want);
+    free(x), free(w), free(wh), free(b), free(want);
+}
+
+static void big_case(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t k, iris_conv2d_params p) {
+    big_case_w(N, C, H, W, O, k, p, IRIS_F32);
 }
 
 TEST(conv2d_large_matches_float64) {
@@ -232,6 +245,9 @@ TEST(conv2d_large_matches_float64) {
     big_case(1, 48, 40, 40, 36, 1, iris_conv(1, 0));
     /* stride-2 rows long enough for whole vectors plus a tail */
     big_case(1, 8, 21, 45, 16, 3, iris_conv(2, 1));
+    /* f16 weights over several images and groups: converted weight rows must survive between passes */
+    big_case_w(2, 32, 33, 31, 48, 3, q, IRIS_F16);
+    big_case_w(3, 16, 9, 10, 24, 3, iris_conv(2, 1), IRIS_F16);
 }
 
 /* ---- pooling and upsampling ---- */

@@ -196,7 +196,7 @@ typedef struct {
     const float *col; /* plain path: [K, pc] B operand, rows ldcol floats apart */
     int64_t ldcol;
     int64_t mt, nt, n_nt;
-    size_t priv, wtile_bytes;
+    size_t priv, wtile_bytes, row_off; /* per-thread scratch: converted weights, GEMM work, im2col row */
     /* packed path */
     iris_gemm_dims d;
     float *apack;   /* G groups of [Mpg x K] packed */
@@ -312,7 +312,8 @@ static void tiles_fused(void *arg, int64_t begin, int64_t end, int tid) {
 
 static void im2col_rows(void *arg, int64_t k0, int64_t k1, int tid) {
     conv_job *j = arg;
-    float *tmp = iris_cpu_scratch(j->cpu, tid, j->priv);
+    /* the row buffer sits after the tiles' converted weights, which stay valid across passes */
+    float *tmp = (float *)((char *)iris_cpu_scratch(j->cpu, tid, j->priv) + j->row_off);
     for (int64_t k = k0; k < k1; k++) {
         if (j->packed)
             col_row_packed(j, k, j->p0, j->pc, j->Np, j->colbuf, tmp);
@@ -386,8 +387,8 @@ static iris_status conv_gemm(conv_job *j) {
         j->mt = min64(j->Og, max64(16, round_up(ceil_div(j->Og, want), 12)));
     }
     j->wtile_bytes = j->wt == IRIS_F32 ? 0 : align64((size_t)(j->mt * j->K) * sizeof(float));
-    j->priv = j->wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K));
-    j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(chunk + 32) * sizeof(float)));
+    j->row_off = j->wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K));
+    j->priv = j->row_off + align64((size_t)(chunk + 32) * sizeof(float));
     j->Np = round_up(chunk, j->d.nr);
     size_t sz_col = plain_direct ? 0 : align64((size_t)(j->K * (j->packed ? j->Np : chunk)) * sizeof(float));
     char *shared = conv_scratch(j, sz_col);
