@@ -20,9 +20,11 @@
 
 #include "file.h"
 
-/* image_stb.c: BMP, GIF, TGA and PSD. */
+/* image_stb.c: BMP, GIF and TGA; image_psd.c: PSD. */
 iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n, const char *name,
                                   const char *fmt, int max_side, long long max_pixels);
+iris_status iris_image_decode_psd(iris_image *img, const uint8_t *buf, size_t n, const char *name, int max_side,
+                                  long long max_pixels);
 
 iris_image_read_params iris_image_default_read_params(void) {
     iris_image_read_params p = {0};
@@ -756,6 +758,7 @@ iris_status iris_image_decode(iris_image *img, const void *buf, size_t n, const 
     case IRIS_IMAGE_PNG: st = decode_png(img, buf, n, name, &p, &orient); break;
     case IRIS_IMAGE_JPEG: st = decode_jpeg(img, buf, n, name, &p, &orient); break;
     case IRIS_IMAGE_PNM: st = decode_pnm(img, buf, n, name, &p); break;
+    case IRIS_IMAGE_PSD: st = iris_image_decode_psd(img, buf, n, name, p.max_side, p.max_pixels); break;
     case IRIS_IMAGE_UNKNOWN: return iris_fail(IRIS_ERR_FORMAT, "%s: not an image in a format we read", name);
     default: st = iris_image_decode_stb(img, buf, n, name, iris_image_format_name(f), p.max_side, p.max_pixels);
     }

@@ -28,8 +28,9 @@
    naming the file, never a crash or a half-grey picture; sizes above the
    limits in iris_image_read_params are refused before any pixel memory is
    taken. PNG and JPEG go through libpng and libjpeg(-turbo), PNM (P5/P6)
-   through a small reader of ours, BMP, GIF, TGA and PSD (8/16-bit RGB)
-   through stb_image (compiled in core/image_stb.c).
+   and PSD (the flattened picture; RGB or gray, 8/16-bit, raw or PackBits)
+   through small readers of ours, BMP, GIF and TGA through stb_image
+   (compiled in core/image_stb.c).
 
    Resizing (which reference each mode reproduces is listed at
    iris_resize_mode) works on interleaved buffers, either u8 images or f32

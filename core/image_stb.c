@@ -1,8 +1,9 @@
-/* image_stb.c - the less common formats (BMP, GIF, TGA, PSD) through stb_image.
+/* image_stb.c - BMP, GIF and TGA through stb_image.
 
    stb_image is compiled here, once, static, with only those decoders: PNG
    and JPEG go through libpng/libjpeg (image.c) for their error handling
-   and metadata, and HDR is not an 8-bit format. Dimensions are checked
+   and metadata, PNM and PSD through small readers of ours (image.c,
+   image_psd.c), and HDR is not an 8-bit format. Dimensions are checked
    with stbi_info before any pixel memory is taken. */
 #include <limits.h>
 #include <stdlib.h>
@@ -15,7 +16,6 @@
 #define STBI_ONLY_BMP
 #define STBI_ONLY_GIF
 #define STBI_ONLY_TGA
-#define STBI_ONLY_PSD
 #define STBI_NO_STDIO
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
@@ -108,16 +108,13 @@ iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n,
     if (st) return st;
     /* stb allocates (and GIF clears) the whole canvas before reading pixels:
        refuse headers whose size no data of this length could fill. LZW
-       yields at most ~2730 pixels per byte, RLE/PackBits (TGA, PSD) 64, and
-       stb's BMP reader takes no compressed BMPs (>= 1 bit per pixel). */
+       yields at most ~2730 pixels per byte, TGA's RLE 64, and stb's BMP
+       reader takes no compressed BMPs (>= 1 bit per pixel). */
     double per_byte = !strcmp(fmt, "gif") ? 4096 : !strcmp(fmt, "bmp") ? 8 : 64;
     if ((double)w * h > (double)n * per_byte + 4096)
         return iris_fail(IRIS_ERR_FORMAT, "%s: %s: %zu bytes cannot hold a %dx%d image (premature end of data)", name,
                          fmt, n, w, h);
-    int wide = stbi_is_16_bit_from_callbacks(&cbs, cb_start(&src, buf, n));
-    cb_start(&src, buf, n);
-    void *px = wide ? (void *)stbi_load_16_from_callbacks(&cbs, &src, &w, &h, &comp, 0)
-                    : (void *)stbi_load_from_callbacks(&cbs, &src, &w, &h, &comp, 0);
+    uint8_t *px = stbi_load_from_callbacks(&cbs, cb_start(&src, buf, n), &w, &h, &comp, 0);
     if (!px) return iris_fail(IRIS_ERR_FORMAT, "%s: %s: %s", name, fmt, stbi_failure_reason());
     if (src.past_end) st = iris_fail(IRIS_ERR_FORMAT, "%s: %s: premature end of data", name, fmt);
     else if (!(st = limits(name, fmt, w, h, max_side, max_pixels)) && (comp < 1 || comp > 4))
@@ -127,26 +124,18 @@ iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n,
         return st;
     }
     int c = comp == 2 ? 4 : comp; /* gray+alpha -> RGBA */
-    /* stb gives every PSD four channels; keep the alpha only if the file has one */
-    int drop_alpha = !strcmp(fmt, "psd") && comp == 4 && n >= 14 && (buf[12] << 8 | buf[13]) < 4;
-    if (drop_alpha) c = 3;
     if ((st = iris_image_alloc(img, w, h, c))) {
         stbi_image_free(px);
         return st;
     }
     size_t np = (size_t)w * (size_t)h;
-    const uint8_t *s8 = px;
-    const uint16_t *s16 = px;
-    uint8_t *d = img->data;
-    for (size_t i = 0; i < np; i++, d += c) {
-        uint8_t v[4];
-        for (int k = 0; k < comp; k++) {
-            size_t j = i * (size_t)comp + (size_t)k;
-            v[k] = wide ? (uint8_t)((s16[j] * 255u + 32767u) / 65535u) : s8[j];
+    if (comp == 2)
+        for (size_t i = 0; i < np; i++) {
+            uint8_t *d = img->data + 4 * i;
+            d[0] = d[1] = d[2] = px[2 * i], d[3] = px[2 * i + 1];
         }
-        if (comp == 2) d[0] = d[1] = d[2] = v[0], d[3] = v[1];
-        else memcpy(d, v, (size_t)c); /* c = 3 < comp drops the alpha */
-    }
+    else
+        memcpy(img->data, px, np * (size_t)c);
     stbi_image_free(px);
     return IRIS_OK;
 }

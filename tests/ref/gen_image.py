@@ -266,6 +266,44 @@ psd = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, 5, 7, 8, 3) + struct.pack(">III",
 psd += np.ascontiguousarray(a.transpose(2, 0, 1)).tobytes()
 save("rgb.psd", psd)
 
+
+def packbits(row):
+    out, i = b"", 0
+    while i < len(row):
+        j = i
+        while j + 1 < len(row) and row[j + 1] == row[i] and j - i < 127:
+            j += 1
+        if j > i:  # a run of j-i+1 equal bytes
+            out += bytes([257 - (j - i + 1), row[i]])
+            i = j + 1
+        else:  # literals up to the next run
+            j = i
+            while j < len(row) and j - i < 128 and not (j + 1 < len(row) and row[j + 1] == row[j]):
+                j += 1
+            j = max(j, i + 1)
+            out += bytes([j - i - 1]) + bytes(row[i:j])
+            i = j
+    return out
+
+
+# RGBA, PackBits: colours stored matted against white, as Photoshop saves the composite
+rgba = rng.integers(0, 256, (6, 9, 4), dtype=np.uint8)
+rgba[:, :3, :3] = 200  # runs for PackBits
+rgba[0, :, 3] = 255
+rgba[1, :, 3] = 0
+al = rgba[:, :, 3:].astype(np.float64) / 255
+matted = np.floor(rgba[:, :, :3] * al + 255 * (1 - al) + 0.5).astype(np.uint8)
+planes = [matted[:, :, k] for k in range(3)] + [rgba[:, :, 3], np.full((6, 9), 7, np.uint8)]  # 5th channel ignored
+rows = [packbits(bytes(pl[y])) for pl in planes for y in range(6)]
+psd = b"8BPS" + struct.pack(">H6xHIIHH", 1, 5, 6, 9, 8, 3) + struct.pack(">I", 0) + struct.pack(">I", 4) + b"abcd" + \
+    struct.pack(">I", 0) + struct.pack(">H", 1) + b"".join(struct.pack(">H", len(r)) for r in rows) + b"".join(rows)
+save("rgba_rle.psd", psd)
+ref["rgba_psd_straight"] = rgba  # the decoder's un-matting is within one level of this (exact where alpha is 0 or 255)
+# 16-bit grayscale, raw
+g16 = rng.integers(0, 65536, (3, 4))
+psd = b"8BPS" + struct.pack(">H6xHIIHH", 1, 1, 3, 4, 16, 1) + struct.pack(">III", 0, 0, 0) + struct.pack(">H", 0)
+save("gray16.psd", psd + g16.astype(">u2").tobytes()); ref["gray16_psd"] = scale16(g16)[:, :, None]
+
 # PIL's "L" conversion for the luma check
 a = rng.integers(0, 256, (3, 11, 3), dtype=np.uint8)
 ref["luma_src"] = a
