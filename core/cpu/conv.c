@@ -387,7 +387,8 @@ static iris_status conv_gemm(conv_job *j) {
         j->mt = min64(j->Og, max64(16, round_up(ceil_div(j->Og, want), 12)));
     }
     j->wtile_bytes = j->wt == IRIS_F32 ? 0 : align64((size_t)(j->mt * j->K) * sizeof(float));
-    j->row_off = j->wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K));
+    size_t work = j->packed ? iris_cpu_sgemm_packed_b_work_bytes(j->K) : iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K);
+    j->row_off = j->wtile_bytes + align64(work);
     j->priv = j->row_off + align64((size_t)(chunk + 32) * sizeof(float));
     j->Np = round_up(chunk, j->d.nr);
     size_t sz_col = plain_direct ? 0 : align64((size_t)(j->K * (j->packed ? j->Np : chunk)) * sizeof(float));

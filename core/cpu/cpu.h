@@ -105,9 +105,10 @@ void iris_cpu_gemm_pack_a(int64_t M, int64_t K, const float *A, int64_t lda, flo
    (Np padded columns); m0 is a multiple of mr and n0 of nr. */
 void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
                            const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc);
-/* The same with A unpacked (m x K, lda), packed a block at a time into `work`
-   (iris_cpu_sgemm_work_bytes(m, n, K) bytes): for weights used by too few columns to repay packing
+/* The same with A unpacked (m x K, lda), packed a panel at a time into `work`
+   (iris_cpu_sgemm_packed_b_work_bytes(K) bytes): for weights used by too few columns to repay packing
    them whole. */
+size_t iris_cpu_sgemm_packed_b_work_bytes(int64_t K);
 void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, int64_t lda, const float *Bp,
                              int64_t Np, int64_t n0, float *C, int64_t ldc, void *work);
 /* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */

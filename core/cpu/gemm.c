@@ -575,6 +575,10 @@ void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int
     }
 }
 
+size_t iris_cpu_sgemm_packed_b_work_bytes(int64_t K) {
+    return (size_t)(12 * round_up(K > 0 ? K : 1, KC)) * sizeof(float) + 64; /* 12 = the largest mr */
+}
+
 void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, int64_t lda, const float *Bp,
                              int64_t Np, int64_t n0, float *C, int64_t ldc, void *work) {
     const gemm_kernel *kr = pick_kernel();
@@ -584,20 +588,19 @@ void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, in
         scale_c(m, n, 0.0f, C, ldc);
         return;
     }
+    /* One panel of mr rows of A over the whole of K at a time: its rows are read start to end, a few
+       long sequential streams, where packing a tall block per K block would hop between hundreds of
+       rows -- which for weights coming from memory costs more than the arithmetic. */
     float *Ap = (float *)(((uintptr_t)work + 63) & ~(uintptr_t)63);
-    for (int64_t pc = 0; pc < K; pc += KC) {
-        int64_t kc = min64(KC, K - pc);
-        const float *b = Bp + pc * Np + n0 * kc;
-        float beta = pc ? 1.0f : 0.0f;
-        for (int64_t ic = 0; ic < m; ic += kr->mc) {
-            int64_t mc = min64(kr->mc, m - ic);
-            pack_a(mr, mc, kc, A + ic * lda + pc, lda, Ap);
-            for (int64_t ir = 0; ir < mc; ir += mr) {
-                int mm = (int)min64(mr, mc - ir);
-                for (int64_t jr = 0; jr < n; jr += nr)
-                    kr->ukr(kc, Ap + ir * KC, b + jr * kc, C + (ic + ir) * ldc + jr, ldc, 1.0f, beta, mm,
-                            (int)min64(nr, n - jr));
-            }
+    for (int64_t ir = 0; ir < m; ir += mr) {
+        int mm = (int)min64(mr, m - ir);
+        for (int64_t pc = 0; pc < K; pc += KC) pack_a(mr, mm, min64(KC, K - pc), A + ir * lda + pc, lda, Ap + pc * mr);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            int64_t kc = min64(KC, K - pc);
+            const float *b = Bp + pc * Np + n0 * kc;
+            for (int64_t jr = 0; jr < n; jr += nr)
+                kr->ukr(kc, Ap + pc * mr, b + jr * kc, C + ir * ldc + jr, ldc, 1.0f, pc ? 1.0f : 0.0f, mm,
+                        (int)min64(nr, n - jr));
         }
     }
 }
