@@ -24,10 +24,13 @@
    first frame, as RGBA. PNM samples are scaled by the header's maxval.
 
    The format is found from the bytes (iris_image_sniff), never the file
-   name. Input is hostile: truncated or corrupt data is an error (IRIS_ERR_FORMAT)
-   naming the file, never a crash or a half-grey picture; sizes above the
-   limits in iris_image_read_params are refused before any pixel memory is
-   taken. PNG and JPEG go through libpng and libjpeg(-turbo), PNM (P5/P6)
+   name. Input is hostile: a truncated file, or corruption the format can
+   detect (CRCs, bad Huffman codes), is an error (IRIS_ERR_FORMAT) naming
+   the file, never a crash or a half-grey picture (only bytes after the
+   pixels may be missing: a JPEG's EOI, a GIF's trailer, a TGA footer).
+   Sizes above the limits in iris_image_read_params, and headers claiming
+   more pixels than the file's data could code, are refused before any
+   pixel memory is taken. PNG and JPEG go through libpng and libjpeg(-turbo), PNM (P5/P6)
    and PSD (the flattened picture; RGB or gray, 8/16-bit, raw or PackBits)
    through small readers of ours, BMP, GIF and TGA through stb_image
    (compiled in core/image_stb.c).
