@@ -335,3 +335,39 @@ TEST(conv_pool_errors) {
     CHECK(iris_ctx_status(ctx) == IRIS_ERR_ARG);
     test_ctx(1);
 }
+
+/* NaN inside a window makes that window's maximum NaN, as in PyTorch; windows without it are
+   unaffected. Reference: the window maxima worked out by a direct loop. Rows of 40 and 80 reach
+   the vector paths (stride 1 and 2). */
+TEST(maxpool_propagates_nan) {
+    FOR_SIMD_THREADS({
+        for (int stride = 1; stride <= 2; stride++) {
+            int64_t W = 40 * stride, shape[4] = {1, 1, 3, W};
+            float x[3 * 80];
+            for (int i = 0; i < 3 * W; i++) x[i] = (float)((i * 37) % 101) - 50.0f;
+            x[1 * W + 21] = NAN;
+            iris_tensor *y = iris_pool2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, shape, x), iris_maxpool(3, stride, 1));
+            float *got = test_read_f32(y);
+            CHECK_MSG(got != NULL, "%s: %s", what, iris_last_error());
+            int bad = 0;
+            int Ho = 2 / stride + 1;
+            CHECK(y && y->ne[2] == Ho && y->ne[3] == 40);
+            for (int ho = 0; got && ho < Ho; ho++)
+                for (int wo = 0; wo < 40; wo++) {
+                    float m = -INFINITY;
+                    int nan = 0;
+                    for (int h = ho * stride - 1; h <= ho * stride + 1; h++)
+                        for (int w = wo * stride - 1; w <= wo * stride + 1; w++) {
+                            if (h < 0 || h >= 3 || w < 0 || w >= W) continue;
+                            float e = x[h * W + w];
+                            nan |= isnan(e);
+                            if (e > m) m = e;
+                        }
+                    float g = got[ho * 40 + wo];
+                    bad += nan ? !isnan(g) : g != m;
+                }
+            CHECK_MSG(got && !bad, "maxpool NaN stride %d %s: %d outputs wrong", stride, what, bad);
+            free(got);
+        }
+    })
+}
