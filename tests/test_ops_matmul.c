@@ -272,6 +272,9 @@ TEST(matmul_f16_and_strided) {
         iris_tensor *as = strided_copy(ctx, a2, 2, 3), *bs2 = strided_copy(ctx, b2, 0, 1);
         CHECK(as && !iris_is_contiguous(as) && bs2 && !iris_is_contiguous(bs2));
         check_y(iris_matmul(ctx, as, bs2, 0), "mm", "batched", 1e-4, what);
+        /* one b for all batches, a strided: batches gathered, then stacked into one product */
+        iris_tensor *a3 = strided_copy(ctx, part(ctx, "mm", "bcast_b2d", "a", -1), 1, 2);
+        check_y(iris_matmul(ctx, a3, part(ctx, "mm", "bcast_b2d", "b", -1), 0), "mm", "bcast_b2d", 1e-4, what);
     })
 }
 

@@ -298,6 +298,26 @@ iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
     size_t sz_a = a_direct ? 0 : align64((size_t)iris_nelements(a) * sizeof(float));
     size_t sz_b = b_direct ? 0 : align64((size_t)iris_nelements(b) * sizeof(float));
 
+    /* b shared by every batch and a's batches stacked row after row: one GEMM of nbat*M rows, so b is
+       packed once instead of once per batch */
+    int b_shared = 1, fold = 0;
+    for (int d = 0; d < nbd - 2; d++) b_shared &= b->ne[d] == 1;
+    if (b_shared && nbat > 1 && iris_nelements(a) == nbat * j.M * j.K) {
+        fold = 1;
+        if (a_direct) {
+            int64_t expect = j.M * lda * 4;
+            for (int d = na - 3; d >= 0; d--) {
+                if (a->ne[d] == 1) continue;
+                fold &= a->nb[d] == expect;
+                expect *= a->ne[d];
+            }
+        }
+    }
+    if (fold) {
+        j.M *= nbat;
+        nbat = 1;
+        j.bd[0] = j.bd[1] = 1;
+    }
     /* few large products: tile each one; many small ones: one per item */
     double flops = 2.0 * (double)j.M * (double)j.N * (double)j.K;
     if (nbat >= 2 * cpu->n_threads || flops < 4e6) {
@@ -317,6 +337,10 @@ iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
         j.a = a->data;
         j.lda = lda;
         batch_strides(a, NULL, j.sa);
+    } else if (fold) {
+        gather_f32(a, (float *)shared);
+        j.a = shared;
+        j.lda = j.K;
     } else {
         gather_f32(a, (float *)shared);
         j.a = shared;
