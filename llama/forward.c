@@ -72,10 +72,6 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
     iris_ctx *ctx = s->ctx;
     const int64_t E = hp->n_embd, H = hp->n_head, Hk = hp->n_head_kv, D = hp->head_dim, V = hp->n_vocab;
     const int32_t p0 = s->pos;
-    if (n <= 0) return iris_fail(IRIS_ERR_ARG, "llama: empty batch");
-    if (n > s->n_ctx - p0)
-        return iris_fail(IRIS_ERR_ARG, "llama: %d more positions do not fit the %d-position context (%d used)", n,
-                         (int)s->n_ctx, (int)p0);
     for (int i = 0; tokens && i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= V)
             return iris_fail(IRIS_ERR_ARG, "llama: token id %d outside the vocabulary of %lld", (int)tokens[i],
@@ -113,7 +109,7 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
         /* feed-forward: down(silu(gate(h)) * up(h)) */
         h = iris_rms_norm(ctx, x, L->ffn_norm, hp->rms_eps);
         iris_tensor *g = linear(ctx, h, L->w_gate, NULL, IRIS_ACT_SILU); /* (n, F) */
-        iris_tensor *u = linear(ctx, h, L->w_up, NULL, IRIS_ACT_NONE);                              /* (n, F) */
+        iris_tensor *u = linear(ctx, h, L->w_up, NULL, IRIS_ACT_NONE);   /* (n, F) */
         x = iris_add(ctx, x, linear(ctx, iris_mul(ctx, g, u), L->w_down, NULL, IRIS_ACT_NONE));
 
         x = iris_ctx_keep(ctx, mark, x);
@@ -131,25 +127,34 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
     return IRIS_OK;
 }
 
-iris_status iris_llama_eval(iris_llama_state *s, const int32_t *tokens, int n, float *logits) {
-    if (!tokens) return iris_fail(IRIS_ERR_ARG, "llama: no tokens");
-    /* quantized weights: iris_linear quantizes activations (as llama.cpp does) only for
-       a few rows at a time, so exact mode runs long prompts in passes of that many */
+/* In exact mode with quantized weights a batch runs as passes of at most 4 rows: iris_linear
+   quantizes the activations (as llama.cpp always does) only for that few rows, and rows
+   are independent, so the split changes nothing but the arithmetic of those products. */
+static iris_status run(iris_llama_state *s, const int32_t *tokens, const float *embd, int n, float *logits, int all) {
+    if (!tokens && !embd) return iris_fail(IRIS_ERR_ARG, "llama: no tokens");
+    if (n <= 0) return iris_fail(IRIS_ERR_ARG, "llama: empty batch");
+    if (n > s->n_ctx - s->pos)
+        return iris_fail(IRIS_ERR_ARG, "llama: %d more positions do not fit the %d-position context (%d used)", n,
+                         (int)s->n_ctx, (int)s->pos);
     int step = s->exact && s->quantized ? 4 : n;
+    const int64_t V = s->m->hp.n_vocab, E = s->m->hp.n_embd;
     for (int i = 0; i < n; i += step) {
         int k = n - i < step ? n - i : step;
-        iris_status st = forward(s, tokens + i, NULL, k, i + k == n ? logits : NULL, 0);
+        float *out = !logits ? NULL : all ? logits + (size_t)i * V : i + k == n ? logits : NULL;
+        iris_status st = forward(s, tokens ? tokens + i : NULL, tokens ? NULL : embd + (size_t)i * E, k, out, all);
         if (st) return st;
     }
     return IRIS_OK;
 }
 
+iris_status iris_llama_eval(iris_llama_state *s, const int32_t *tokens, int n, float *logits) {
+    return run(s, tokens, NULL, n, logits, 0);
+}
+
 iris_status iris_llama_eval_embd(iris_llama_state *s, const float *embd, int n, float *logits) {
-    if (!embd) return iris_fail(IRIS_ERR_ARG, "llama: no embeddings");
-    return forward(s, NULL, embd, n, logits, 0);
+    return run(s, NULL, embd, n, logits, 0);
 }
 
 iris_status iris_llama_eval_all(iris_llama_state *s, const int32_t *tokens, int n, float *logits) {
-    if (!tokens) return iris_fail(IRIS_ERR_ARG, "llama: no tokens");
-    return forward(s, tokens, NULL, n, logits, 1);
+    return run(s, tokens, NULL, n, logits, 1);
 }

@@ -111,8 +111,10 @@ int32_t iris_llama_pos(const iris_llama_state *s);
 iris_status iris_llama_set_pos(iris_llama_state *s, int32_t pos);
 iris_ctx *iris_llama_ctx(iris_llama_state *s);
 
-/* Runs n tokens at positions pos..pos+n-1 (one batched pass) and appends them to
-   the cache. logits: n_vocab floats for the last token, or NULL. */
+/* Runs n tokens at positions pos..pos+n-1 (batched) and appends them to the cache.
+   logits: n_vocab floats for the last token, or NULL. Bad input (ids out of range, no
+   room in the context) is refused before anything runs; after a failure inside a pass
+   the position may have advanced by the passes that completed. */
 iris_status iris_llama_eval(iris_llama_state *s, const int32_t *tokens, int n, float *logits);
 /* As iris_llama_eval with n rows of n_embd floats instead of token ids. */
 iris_status iris_llama_eval_embd(iris_llama_state *s, const float *embd, int n, float *logits);

@@ -54,7 +54,7 @@ TEST(llama_quantize_tiny_runs) {
     static const iris_dtype dts[3] = {IRIS_Q8_0, IRIS_Q4_0, IRIS_Q4_K};
     /* relative RMS error of all prompt logits; random Gaussian weights are a worst case for 4-bit
        blocks, and a wrong layout or block order gives errors of 1 and more */
-    static const double tol[3] = {0.02, 0.35, 0.2};
+    static const double tol[3] = {0.03, 0.35, 0.2};
     snprintf(out_path, sizeof out_path, "/tmp/iris_quantize_%d.gguf", (int)getpid());
     int64_t n_ids, n_want;
     float *idf = test_ref_f32("llama_tiny_gqa.safetensors", "prompt_ids", &n_ids);
