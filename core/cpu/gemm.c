@@ -281,11 +281,46 @@ UKR512(ukr_avx512_12, ROWS12)
 UKR512(ukr_avx512_8, ROWS8)
 UKR512(ukr_avx512_4, ROWS4)
 
+/* Half-width variants for a last panel of at most 16 columns (outputs of 7x7, 14x14 and 28x28 maps
+   end in one), so it costs half a panel. */
+#define DECLH(r) __m512 c##r##0 = _mm512_setzero_ps();
+#define FMAH(r) c##r##0 = _mm512_fmadd_ps(_mm512_set1_ps(a[r * KC]), b0, c##r##0);
+#define STH(r)                                                                                    \
+    if (r < m) {                                                                                  \
+        float *cr = c + r * ldc;                                                                  \
+        __m512 v0 = _mm512_mul_ps(va, c##r##0);                                                   \
+        if (beta != 0) v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(k0, cr), v0);              \
+        _mm512_mask_storeu_ps(cr, k0, v0);                                                        \
+    }
+#define UKR512H(NAME, ROWS)                                                                           \
+    IRIS_AVX512 static void NAME(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,     \
+                                 float alpha, float beta, int m, int n) {                              \
+        ROWS(DECLH)                                                                                   \
+        for (int64_t k = 0; k < kc; k++, a++, b += 32) {                                              \
+            __m512 b0 = _mm512_load_ps(b);                                                            \
+            ROWS(FMAH)                                                                                \
+        }                                                                                             \
+        __mmask16 k0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);                                 \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                                 \
+        ROWS(STH)                                                                                     \
+    }
+UKR512H(ukr_avx512_12h, ROWS12)
+UKR512H(ukr_avx512_8h, ROWS8)
+UKR512H(ukr_avx512_4h, ROWS4)
+
 IRIS_AVX512 static void ukr_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
                                    float alpha, float beta, int m, int n) {
-    if (m > 8) ukr_avx512_12(kc, a, b, c, ldc, alpha, beta, m, n);
-    else if (m > 4) ukr_avx512_8(kc, a, b, c, ldc, alpha, beta, m, n);
-    else ukr_avx512_4(kc, a, b, c, ldc, alpha, beta, m, n);
+    if (n <= 16) {
+        if (m > 8) ukr_avx512_12h(kc, a, b, c, ldc, alpha, beta, m, n);
+        else if (m > 4) ukr_avx512_8h(kc, a, b, c, ldc, alpha, beta, m, n);
+        else ukr_avx512_4h(kc, a, b, c, ldc, alpha, beta, m, n);
+    } else if (m > 8) {
+        ukr_avx512_12(kc, a, b, c, ldc, alpha, beta, m, n);
+    } else if (m > 4) {
+        ukr_avx512_8(kc, a, b, c, ldc, alpha, beta, m, n);
+    } else {
+        ukr_avx512_4(kc, a, b, c, ldc, alpha, beta, m, n);
+    }
 }
 
 IRIS_AVX512 static void pack_b_n_avx512(int64_t kc, int64_t nc, const float *B, int64_t ldb, float *dst) {
