@@ -204,13 +204,13 @@ typedef struct {
     int64_t wkey[MAX_THREADS]; /* first weight row held converted by each thread, -1 none */
 } conv_job;
 
-/* Row k = (c, i, j) of col over output positions [p0, p0 + pc) of the pass's image and group:
+/* Row k = (c, i, j) of col over output positions [p0, p0 + pc) of image n, group g:
    x[c, ho*sh - ph + i*dh, wo*sw - pw + j*dw] at each output position (ho, wo), zero where that falls
    in the padding. */
-static void col_row(const conv_job *j, int64_t k, int64_t p0, int64_t pc, float *dst) {
+static void col_row(const conv_job *j, int64_t n, int64_t g, int64_t k, int64_t p0, int64_t pc, float *dst) {
     const int64_t kk = (int64_t)j->kh * j->kw, end = p0 + pc;
     int64_t c = k / kk, r = k % kk, ki = r / j->kw, kj = r % j->kw;
-    const float *xc = j->x + j->n * j->xs[0] + (j->g * j->Cg + c) * j->xs[1];
+    const float *xc = j->x + n * j->xs[0] + (g * j->Cg + c) * j->xs[1];
     int64_t off = kj * j->dw - j->pw; /* iw = wo*sw + off */
     int64_t lo = off >= 0 ? 0 : ceil_div(-off, j->sw);
     int64_t hi = j->W - 1 - off < 0 ? 0 : (j->W - 1 - off) / j->sw + 1; /* valid wo in [lo, hi) */
@@ -277,14 +277,15 @@ static void pack_weights(void *arg, int64_t begin, int64_t end, int tid) {
     }
 }
 
-/* Row k of col over positions [t0, t0 + n) into packed panels at dst (np columns). */
-static void col_row_packed(conv_job *j, int64_t k, int64_t t0, int64_t n, int64_t np, float *dst, float *tmp) {
+/* Row k of col over positions [t0, t0 + n) of image im, group g into packed panels at dst (np columns). */
+static void col_row_packed(conv_job *j, int64_t im, int64_t g, int64_t k, int64_t t0, int64_t n, int64_t np, float *dst,
+                           float *tmp) {
     const int nr = j->d.nr, kc = j->d.kc;
     const float *row = tmp;
     if (j->direct)
-        row = j->x + j->n * j->xs[0] + (j->g * j->Cg + k) * j->xs[1] + t0;
+        row = j->x + im * j->xs[0] + (g * j->Cg + k) * j->xs[1] + t0;
     else
-        col_row(j, k, t0, n, tmp);
+        col_row(j, im, g, k, t0, n, tmp);
     int64_t b = k / kc, kb = min64(kc, j->K - b * kc);
     dst += b * kc * np + (k % kc) * nr;
     for (int64_t q = 0; q < np; q += nr, dst += kb * nr) j->v.panel(dst, row + q, min64(nr, n - q), nr);
@@ -294,13 +295,14 @@ static void tiles_fused(void *arg, int64_t begin, int64_t end, int tid) {
     conv_job *j = arg;
     int64_t ntp = round_up(j->nt, j->d.nr);
     float *bt = iris_cpu_scratch(j->cpu, tid, j->priv), *tmp = bt + j->K * ntp;
-    const float *apack = j->apack + j->g * j->Mpg * j->Kp;
+    int64_t per = ceil_div(j->P, j->nt); /* tiles per image and group */
     for (int64_t it = begin; it < end; it++) {
-        int64_t t0 = it * j->nt, n = min64(j->nt, j->P - t0), np = round_up(n, j->d.nr);
-        for (int64_t k = 0; k < j->K; k++) col_row_packed(j, k, t0, n, np, bt, tmp);
-        int64_t row0 = j->g * j->Og;
-        float *y = j->y + (j->n * j->O + row0) * j->P + t0;
-        iris_cpu_sgemm_packed(j->Og, n, j->K, apack, j->Mpg, 0, bt, np, 0, y, j->P);
+        int64_t im = it / per / j->G, g = it / per % j->G, t0 = it % per * j->nt;
+        int64_t n = min64(j->nt, j->P - t0), np = round_up(n, j->d.nr);
+        for (int64_t k = 0; k < j->K; k++) col_row_packed(j, im, g, k, t0, n, np, bt, tmp);
+        int64_t row0 = g * j->Og;
+        float *y = j->y + (im * j->O + row0) * j->P + t0;
+        iris_cpu_sgemm_packed(j->Og, n, j->K, j->apack + g * j->Mpg * j->Kp, j->Mpg, 0, bt, np, 0, y, j->P);
         bias_act(j, y, j->P, row0, j->Og, n);
     }
 }
@@ -316,9 +318,9 @@ static void im2col_rows(void *arg, int64_t k0, int64_t k1, int tid) {
     float *tmp = (float *)((char *)iris_cpu_scratch(j->cpu, tid, j->priv) + j->row_off);
     for (int64_t k = k0; k < k1; k++) {
         if (j->packed)
-            col_row_packed(j, k, j->p0, j->pc, j->Np, j->colbuf, tmp);
+            col_row_packed(j, j->n, j->g, k, j->p0, j->pc, j->Np, j->colbuf, tmp);
         else
-            col_row(j, k, j->p0, j->pc, j->colbuf + k * j->pc);
+            col_row(j, j->n, j->g, k, j->p0, j->pc, j->colbuf + k * j->pc);
     }
 }
 
@@ -358,10 +360,12 @@ static iris_status conv_gemm(conv_job *j) {
     j->direct = j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 &&
                 j->xs[3] == 1 && j->xs[2] == j->W && j->xs[1] >= j->P;
 
-    /* fused tiles when there are at least two per thread and the packed weights fit */
+    /* fused tiles (over all images and groups at once) when there are at least two per thread and the
+       packed weights fit; a small output plane (7x7) is one tile */
     int64_t ntf = min64(TILE_N, max64(j->d.nr, (256 << 10) / j->K / j->d.nr * j->d.nr));
+    if (j->P <= 64) ntf = j->P;
     j->Kp = round_up(j->K, j->d.kc);
-    if (j->packed && ceil_div(j->P, ntf) >= 2 * nth && j->G * j->Mpg * j->Kp <= PACK_A_FLOATS) {
+    if (j->packed && j->N * j->G * ceil_div(j->P, ntf) >= 2 * nth && j->G * j->Mpg * j->Kp <= PACK_A_FLOATS) {
         j->nt = ntf;
         j->priv = align64((size_t)(j->K * round_up(ntf, j->d.nr) + ntf + 32) * sizeof(float));
         j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(j->d.mr * j->K) * sizeof(float)));
@@ -369,8 +373,7 @@ static iris_status conv_gemm(conv_job *j) {
         if (!shared) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
         j->apack = (float *)shared;
         iris_pool_for(cpu->pool, j->G * (j->Mpg / j->d.mr), 1, pack_weights, j);
-        for (j->n = 0; j->n < j->N; j->n++)
-            for (j->g = 0; j->g < j->G; j->g++) iris_pool_for(cpu->pool, ceil_div(j->P, j->nt), 1, tiles_fused, j);
+        iris_pool_for(cpu->pool, j->N * j->G * ceil_div(j->P, j->nt), 1, tiles_fused, j);
         return IRIS_OK;
     }
 
@@ -382,7 +385,7 @@ static iris_status conv_gemm(conv_job *j) {
     j->nt = min64(TILE_N, chunk);
     int64_t n_nt = ceil_div(chunk, j->nt);
     j->mt = j->Og;
-    if (n_nt * j->N * j->G < 2 * nth) { /* split the channels so every thread gets tiles */
+    if (n_nt < 2 * nth) { /* a pass is one pool call: split the channels so every thread gets tiles */
         int64_t want = ceil_div(2 * nth, n_nt);
         j->mt = min64(j->Og, max64(16, round_up(ceil_div(j->Og, want), 12)));
     }
