@@ -101,9 +101,34 @@ int32_t iris_sampler_sample(iris_sampler *s, const float *logits) {
         return best;
     }
     int m = n;
-    for (int32_t i = 0; i < n; i++) s->c[i] = (cand){i, s->work[i], 0};
-    qsort(s->c, (size_t)n, sizeof *s->c, by_logit_desc);
-    if (s->p.top_k > 0 && s->p.top_k < m) m = s->p.top_k;
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        /* keep the k best in a min-heap (root = worst kept), then sort only those */
+        int k = s->p.top_k;
+        for (int32_t i = 0; i < n; i++) {
+            cand c = {i, s->work[i], 0};
+            int at;
+            if (i < k) {
+                at = i;
+                while (at > 0 && by_logit_desc(&s->c[(at - 1) / 2], &c) < 0) s->c[at] = s->c[(at - 1) / 2], at = (at - 1) / 2;
+                s->c[at] = c;
+                continue;
+            }
+            if (by_logit_desc(&c, &s->c[0]) >= 0) continue; /* not better than the worst kept */
+            at = 0;
+            for (;;) {
+                int ch = 2 * at + 1;
+                if (ch >= k) break;
+                if (ch + 1 < k && by_logit_desc(&s->c[ch + 1], &s->c[ch]) > 0) ch++;
+                if (by_logit_desc(&s->c[ch], &c) <= 0) break;
+                s->c[at] = s->c[ch], at = ch;
+            }
+            s->c[at] = c;
+        }
+        m = k;
+    } else {
+        for (int32_t i = 0; i < n; i++) s->c[i] = (cand){i, s->work[i], 0};
+    }
+    qsort(s->c, (size_t)m, sizeof *s->c, by_logit_desc);
     /* probabilities of what is left, at temperature 1 as llama.cpp's filters use them */
     double sum = 0;
     for (int i = 0; i < m; i++) sum += (s->c[i].p = expf(s->c[i].logit - s->c[0].logit));
