@@ -1,22 +1,25 @@
 /* gemm.c - C = alpha * A @ B + beta * C in f32: the time of linear and conv is spent here.
 
-   With OpenBLAS built in (make BLAS=1, the default when it is installed) cblas_sgemm does
-   the work. The built-in kernel serves BLAS=0 builds and is forced on by tests and the
-   benchmark so both stay checked. It uses the usual three-level blocking: a K block of B
-   is packed into panels as wide as the register tile and stays in L2, A is packed into
-   panels as tall as the tile (one panel, kc x mr, sits in L1 while it sweeps the B
-   block), and a microkernel keeps an mr x nr block of C in registers for the whole K
-   block. One microkernel per SIMD level: AVX-512 12x32, AVX2 6x16, portable 4x8.
-   Very short A (matrix-vector, M <= 4, B transposed as in linear layers) skips packing
-   and runs dot products straight over the rows of B, since that case is bound by
-   reading B once.
+   Two implementations. OpenBLAS (make BLAS=1, the default when it is installed) is used when
+   the kernels it picked for this CPU are at least as wide as ours: Debian's 0.3.21 does not
+   know Sapphire/Emerald Rapids and falls back to SSE3 kernels five times slower than the
+   built-in one (OPENBLAS_CORETYPE=SkylakeX fixes its choice). The built-in kernel serves
+   everything else and is forced on by tests and the benchmark so both stay checked.
 
-   Threads split C into disjoint blocks and each packs its own operands: no barriers,
-   and the duplicated packing of the shared operand costs about nth/N of the work.
-   OpenBLAS is called the same way, one single-threaded call per block: measured on
-   2 cores this matches letting OpenBLAS thread itself for large products and beats it
-   for small ones, and keeps its spinning threads from competing with our pool
-   (docs/BENCHMARKS.md).
+   The built-in kernel is the usual three-level blocking: a K block of B is packed into
+   panels as wide as the register tile and stays in L2; A is packed a block of rows at a time
+   as plain rows KC floats apart (a copy, not a transpose: the microkernel broadcasts row r of
+   its panel from a constant offset); the microkernel keeps an mr x nr block of C in registers
+   over the K block. One microkernel per SIMD level: AVX-512 12x32 (with 8- and 4-row and
+   half-width variants for edges), AVX2 6x16, portable 4x8. Matrix-vector products (M <= 4,
+   B transposed as in linear layers) skip packing: dot products straight over the rows of B,
+   which are read once. Convolutions use the packed-operand entry points (cpu.h): weights
+   packed once per call and im2col writing straight into the packed B layout.
+
+   Threads split C into disjoint blocks and each packs its own operands: no barriers, and the
+   duplicated packing of the shared operand costs about nth/N of the work. OpenBLAS is called
+   the same way, one single-threaded call per block, which keeps its own spinning threads from
+   competing with our pool (measurements in docs/BENCHMARKS.md).
 */
 #include <limits.h>
 #include <pthread.h>
