@@ -366,7 +366,9 @@ static iris_status conv_gemm(conv_job *j) {
     if (j->P <= 64) ntf = j->P;
     j->Kp = round_up(j->K, j->d.kc);
     if (j->packed && j->N * j->G * ceil_div(j->P, ntf) >= 2 * nth && j->G * j->Mpg * j->Kp <= PACK_A_FLOATS) {
-        j->nt = ntf;
+        /* equal tiles, as many as a multiple of the threads, so no thread is left with a short one */
+        int64_t tiles = round_up(ceil_div(j->P, ntf), j->N * j->G >= nth ? 1 : nth);
+        j->nt = min64(ntf, round_up(ceil_div(j->P, tiles), 16));
         j->priv = align64((size_t)(j->K * round_up(ntf, j->d.nr) + ntf + 32) * sizeof(float));
         j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(j->d.mr * j->K) * sizeof(float)));
         char *shared = conv_scratch(j, align64((size_t)(j->G * j->Mpg * j->Kp) * sizeof(float)));
@@ -386,8 +388,8 @@ static iris_status conv_gemm(conv_job *j) {
     int64_t n_nt = ceil_div(chunk, j->nt);
     j->mt = j->Og;
     if (n_nt < 2 * nth) { /* a pass is one pool call: split the channels so every thread gets tiles */
-        int64_t want = ceil_div(2 * nth, n_nt);
-        j->mt = min64(j->Og, max64(16, round_up(ceil_div(j->Og, want), 12)));
+        int64_t want = round_up(ceil_div(2 * nth, n_nt), nth);
+        j->mt = min64(j->Og, max64(16, round_up(ceil_div(j->Og, want), 4)));
     }
     j->wtile_bytes = j->wt == IRIS_F32 ? 0 : align64((size_t)(j->mt * j->K) * sizeof(float));
     size_t work = j->packed ? iris_cpu_sgemm_packed_b_work_bytes(j->K) : iris_cpu_sgemm_work_bytes(j->mt, j->nt, j->K);
