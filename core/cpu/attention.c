@@ -86,9 +86,9 @@ static void softmax_t_c(float *S, int64_t nk, int64_t nr, float *m, float *l, fl
             for (int t = 0; t < 16; t++) mx[t] = S[j * MQ + r0 + t] > mx[t] ? S[j * MQ + r0 + t] : mx[t];
         for (int t = 0; t < 16; t++) mu[t] = mx[t] == -INFINITY ? 0.0f : mx[t];
         for (int64_t j = 0; j < nk; j++)
-            for (int t = 0; t < 16; t++) sum[t] += S[j * MQ + r0 + t] = iris_vm_expf(S[j * MQ + r0 + t] - mu[t]);
+            for (int t = 0; t < 16; t++) sum[t] += S[j * MQ + r0 + t] = expf(S[j * MQ + r0 + t] - mu[t]);
         for (int t = 0; t < 16; t++) {
-            alpha[r0 + t] = iris_vm_expf(m[r0 + t] - mu[t]);
+            alpha[r0 + t] = expf(m[r0 + t] - mu[t]);
             l[r0 + t] = l[r0 + t] * alpha[r0 + t] + sum[t];
             m[r0 + t] = mx[t];
         }
@@ -115,7 +115,7 @@ static float rowmax_c(const float *x, int64_t n) {
 
 static float exp_sum_c(float *x, int64_t n, float m) {
     float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += x[i] = iris_vm_expf(x[i] - m);
+    for (int64_t i = 0; i < n; i++) s += x[i] = expf(x[i] - m);
     return s;
 }
 
@@ -262,7 +262,7 @@ IRIS_AVX2 static float exp_sum_avx2(float *x, int64_t n, float m) {
         acc = _mm256_add_ps(acc, v);
     }
     float s = iris_vm_hsum8(acc);
-    for (; i < n; i++) s += x[i] = iris_vm_expf(x[i] - m);
+    for (; i < n; i++) s += x[i] = expf(x[i] - m);
     return s;
 }
 
@@ -695,7 +695,7 @@ static void attn_item(attn_job *j, int64_t w, char *scratch) {
                 float mx = kn->rowmax(s, nk);
                 mx = mx > m[rr] ? mx : m[rr];
                 float mu = mx == -INFINITY ? 0.0f : mx;
-                float sum = kn->exp_sum(s, nk, mu), a = iris_vm_expf(m[rr] - mu);
+                float sum = kn->exp_sum(s, nk, mu), a = expf(m[rr] - mu);
                 l[rr] = l[rr] * a + sum;
                 m[rr] = mx;
                 if (a != 1.0f) kn->scale(O + rr * Dvp, Dvp, a);
@@ -731,7 +731,7 @@ static void combine_splits(const attn_job *j, int64_t items) {
             double l = 0;
             for (int64_t s = 0; s < j->splits; s++) {
                 const float *ps = pp + s * step;
-                float a = iris_vm_expf(ps[0] - mx);
+                float a = expf(ps[0] - mx);
                 if (a == 0.0f) continue;
                 l += (double)ps[1] * a;
                 for (int64_t c = 0; c < Dv; c++) dst[c] += ps[2 + c] * a;

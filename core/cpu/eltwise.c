@@ -2,8 +2,9 @@
 
    iris_cpu_act is the one place activations are computed: iris_unary uses it, and the
    linear and conv kernels call it on their output tiles for fused activations. The vector
-   math (exp, expm1, tanh, sigmoid, erfc-based GELU) is in eltwise_simd.h, compiled here for
-   AVX2 and AVX-512; its error bounds are listed there. The portable path uses libm.
+   math (expm1, tanh, sigmoid, erfc-based GELU) is in eltwise_simd.h, compiled here for
+   AVX2 and AVX-512 on top of vecmath.h's exp; the error bounds are listed there. The
+   portable path uses libm.
 
    Unary and binary kernels walk their operands as rows (rows.h), so contiguous tensors,
    bias rows and per-channel scalars run as straight vector loops and only strided views
@@ -12,12 +13,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "cpu.h"
 #include "rows.h"
-
-#if defined(IRIS_X86)
-#include <immintrin.h>
-#endif
+#include "vecmath.h"
 
 /* ---- portable path ---- */
 
@@ -94,7 +91,6 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_MIN _mm256_min_ps
 #define V_MAX _mm256_max_ps
 #define V_ROUND(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define V_FLOOR(x) _mm256_round_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 #define V_AND _mm256_and_ps
 #define V_XOR _mm256_xor_ps
 #define V_ABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.f), x)
@@ -102,8 +98,8 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_GT(a, b) _mm256_cmp_ps(a, b, _CMP_GT_OQ)
 #define V_GE(a, b) _mm256_cmp_ps(a, b, _CMP_GE_OQ)
 #define V_SEL(m, t, f) _mm256_blendv_ps(f, t, m)
-#define V_POW2(n) \
-    _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
+#define V_POW2 iris_vm_pow2_8
+#define V_EXP iris_vm_exp8
 #include "eltwise_simd.h"
 #undef VF
 #undef VM
@@ -123,7 +119,7 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #undef V_MIN
 #undef V_MAX
 #undef V_ROUND
-#undef V_FLOOR
+#undef V_EXP
 #undef V_AND
 #undef V_XOR
 #undef V_ABS
@@ -151,7 +147,6 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_MIN _mm512_min_ps
 #define V_MAX _mm512_max_ps
 #define V_ROUND(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define V_FLOOR(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)
 #define V_AND _mm512_and_ps
 #define V_XOR _mm512_xor_ps
 #define V_ABS(x) _mm512_andnot_ps(_mm512_set1_ps(-0.f), x)
@@ -159,8 +154,8 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_GT(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)
 #define V_GE(a, b) _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ)
 #define V_SEL(m, t, f) _mm512_mask_blend_ps(m, f, t)
-#define V_POW2(n) \
-    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+#define V_POW2 iris_vm_pow2_16
+#define V_EXP iris_vm_exp16
 #include "eltwise_simd.h"
 #undef VF
 #undef VM
@@ -180,7 +175,7 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #undef V_MIN
 #undef V_MAX
 #undef V_ROUND
-#undef V_FLOOR
+#undef V_EXP
 #undef V_AND
 #undef V_XOR
 #undef V_ABS

@@ -6,17 +6,18 @@
      V_LD V_ST V_SET V_ADD V_SUB V_MUL V_DIV V_SQRT V_FMA(a,b,c)=a*b+c V_FNMA(a,b,c)=c-a*b
      V_ABS V_SIGNBIT (x & -0.f) V_MIN V_MAX (these two return the 2nd operand when either
                  is NaN, as the x86 instructions do: the clamps below rely on it to keep NaN)
-     V_ROUND (to nearest even) V_FLOOR V_AND V_XOR V_GT V_GE V_SEL(m,if_true,if_false)
+     V_ROUND (to nearest even) V_AND V_XOR V_GT V_GE V_SEL(m,if_true,if_false)
      V_POW2(n)   2^n for integral n in [-126, 127]
+     V_EXP       exp: vecmath.h's iris_vm_exp8 / iris_vm_exp16, the one vector exp
    Not a header to include anywhere else.
 
    How each function is computed, and its worst error against double-precision libm found
    in a sweep of 4M points per function over its useful range (AVX2 and AVX-512 agree).
    tests/test_ops_eltwise.c (eltwise_act_ulp_vs_libm) sweeps 150K points per function on
    every path, prints the maxima and asserts bounds about 1 ulp above these:
-     exp     x = n ln2 + r, |r| <= ln2/2 (Cody-Waite with a 2-part ln2; the first FMA is exact),
-             exp(r) by its Taylor series to r^7 (truncation < 2^-27), then 2^n applied in two
-             halves so subnormal results round once.                        0.9 ulp
+     exp     (vecmath.h) x = n ln2 + r, |r| <= ln2/2 (Cody-Waite with a 2-part ln2; the first
+             FMA is exact), exp(r) by its Taylor series to r^7 (truncation < 2^-27), then 2^n
+             applied in two halves so subnormal results round once.         0.9 ulp
      expm1   same reduction; expm1(r) = r + r^2 P(r) keeps full relative accuracy near 0, then
              2^n expm1(r) + (2^n - 1) in one FMA.
      tanh    |tanh x| = -m / (2 + m), m = expm1(-2|x|): no cancellation at small |x|, no
@@ -40,31 +41,12 @@
      sqrt, relu, leaky, scale: correctly rounded.
 */
 
-/* exp(x); NaN propagates (the clamps keep it), +-inf give inf and 0. */
-static TGT inline VF SFX(vexp)(VF x) {
-    x = V_MIN(V_SET(89.f), V_MAX(V_SET(-104.f), x));
-    VF n = V_ROUND(V_MUL(x, V_SET(1.44269504088896341f)));
-    VF r = V_FNMA(n, V_SET(0.693147182464599609375f), x);
-    r = V_FNMA(n, V_SET(-1.904654323148236e-09f), r);
-    VF p = V_SET(1.f / 5040);
-    p = V_FMA(p, r, V_SET(1.f / 720));
-    p = V_FMA(p, r, V_SET(1.f / 120));
-    p = V_FMA(p, r, V_SET(1.f / 24));
-    p = V_FMA(p, r, V_SET(1.f / 6));
-    p = V_FMA(p, r, V_SET(0.5f));
-    p = V_FMA(p, r, V_SET(1.f));
-    p = V_FMA(p, r, V_SET(1.f));
-    /* n in [-150, 128]: both halves stay normal numbers */
-    VF h = V_FLOOR(V_MUL(n, V_SET(0.5f)));
-    return V_MUL(V_MUL(p, V_POW2(h)), V_POW2(V_SUB(n, h)));
-}
-
 /* expm1(y) for y <= 0 (the only range tanh needs). */
 static TGT inline VF SFX(vexpm1_neg)(VF y) {
     y = V_MAX(V_SET(-40.f), y);
-    VF n = V_ROUND(V_MUL(y, V_SET(1.44269504088896341f)));
-    VF r = V_FNMA(n, V_SET(0.693147182464599609375f), y);
-    r = V_FNMA(n, V_SET(-1.904654323148236e-09f), r);
+    VF n = V_ROUND(V_MUL(y, V_SET(IRIS_EXP_LOG2E)));
+    VF r = V_FNMA(n, V_SET(IRIS_EXP_LN2_HI), y);
+    r = V_FNMA(n, V_SET(IRIS_EXP_LN2_LO), r);
     VF p = V_SET(1.f / 40320);
     p = V_FMA(p, r, V_SET(1.f / 5040));
     p = V_FMA(p, r, V_SET(1.f / 720));
@@ -85,7 +67,7 @@ static TGT inline VF SFX(vtanh)(VF x) {
 }
 
 static TGT inline VF SFX(vsigmoid)(VF x) {
-    VF e = SFX(vexp)(V_SUB(V_SET(0.f), V_ABS(x)));
+    VF e = V_EXP(V_SUB(V_SET(0.f), V_ABS(x)));
     return V_DIV(V_SEL(V_GE(x, V_SET(0.f)), V_SET(1.f), e), V_ADD(V_SET(1.f), e));
 }
 
@@ -95,7 +77,7 @@ static TGT inline VF SFX(vgelu)(VF x) {
                                 -1.076389104e-03f, -3.392259241e-04f};
     VF a = V_MIN(V_SET(15.f), V_ABS(x)); /* Phi(-15) underflows to 0 */
     VF hi = V_MUL(a, a), lo = V_FMA(a, a, V_SUB(V_SET(0.f), hi)); /* a^2 = hi + lo exactly */
-    VF e = SFX(vexp)(V_MUL(V_SET(-0.5f), hi));
+    VF e = V_EXP(V_MUL(V_SET(-0.5f), hi));
     e = V_FNMA(e, V_MUL(V_SET(0.5f), lo), e); /* exp(-hi/2) * (1 - lo/2) */
     VF z = V_MUL(a, V_SET(0.70710678118654752f));
     VF t = V_DIV(V_SUB(z, V_SET(2.f)), V_ADD(z, V_SET(2.f)));
@@ -107,7 +89,7 @@ static TGT inline VF SFX(vgelu)(VF x) {
 }
 
 static TGT inline VF SFX(vmish)(VF x) {
-    VF e = SFX(vexp)(V_MIN(V_SET(20.f), x));
+    VF e = V_EXP(V_MIN(V_SET(20.f), x));
     VF n = V_MUL(e, V_ADD(e, V_SET(2.f)));
     return V_MUL(x, V_DIV(n, V_ADD(n, V_SET(2.f))));
 }
@@ -144,7 +126,7 @@ static TGT void SFX(act)(iris_act act, float alpha, const float *src, float *dst
     case IRIS_ACT_SIGMOID: ACT_LOOP(SFX(vsigmoid)(x)); break;
     case IRIS_ACT_TANH: ACT_LOOP(SFX(vtanh)(x)); break;
     case IRIS_ACT_SCALE: ACT_LOOP(V_MUL(al, x)); break;
-    case IRIS_ACT_EXP: ACT_LOOP(SFX(vexp)(x)); break;
+    case IRIS_ACT_EXP: ACT_LOOP(V_EXP(x)); break;
     case IRIS_ACT_SQRT: ACT_LOOP(V_SQRT(x)); break;
     default:
         if (dst != src) memmove(dst, src, (size_t)n * 4);

@@ -70,7 +70,7 @@ static float max_c(const float *x, int64_t n) {
 
 static double exp_sum_c(float *x, int64_t n, float m) {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += x[i] = iris_vm_expf(x[i] - m);
+    for (int64_t i = 0; i < n; i++) s += x[i] = expf(x[i] - m);
     return s;
 }
 
@@ -169,7 +169,7 @@ IRIS_AVX2 static double exp_sum_avx2(float *x, int64_t n, float m) {
             acc = _mm256_add_ps(acc, v);
         }
         float s = iris_vm_hsum8(acc);
-        for (; i < e; i++) s += x[i] = iris_vm_expf(x[i] - m);
+        for (; i < e; i++) s += x[i] = expf(x[i] - m);
         total += s;
     }
     return total;

@@ -1,10 +1,14 @@
 /* vecmath.h - vector exp, reductions and half-to-float row loads shared by
-   the normalisation, softmax and attention kernels (norm.c, attention.c).
+   the normalisation, softmax, attention and element-wise kernels (norm.c,
+   attention.c, eltwise.c).
 
-   The exp is the usual range reduction x = n ln2 + r, |r| <= ln2/2, with a
-   degree-6 polynomial for e^r (Cephes coefficients) and 2^n built in the
-   exponent bits: about 1 ulp over the normal range. Inputs below -87.33
-   (including -inf) give exactly 0, which is what masked softmax entries need.
+   The exp is the one every vector path uses: x = n ln2 + r, |r| <= ln2/2
+   (Cody-Waite with a 2-part ln2; the first FMA is exact), exp(r) by its
+   Taylor series to r^7 (truncation < 2^-27), then 2^n applied in two halves
+   so subnormal results round once: at most 0.9 ulp against double-precision
+   exp (eltwise_simd.h lists the sweep). NaN propagates; -inf and anything
+   below -103.97 give exactly 0, which is what masked softmax entries need,
+   and libm's expf (the scalar paths) underflows at the same point.
    Everything here is static inline so each kernel file gets its own copy
    compiled for the target attribute of its caller.
 */
@@ -21,36 +25,40 @@
 #include <immintrin.h>
 #endif
 
-#define IRIS_EXP_HI 88.3762626647949f
-#define IRIS_EXP_LO (-87.3365447504f)
+/* range reduction, shared with eltwise_simd.h's expm1 */
 #define IRIS_EXP_LOG2E 1.44269504088896341f
-#define IRIS_EXP_LN2_HI 0.693359375f
-#define IRIS_EXP_LN2_LO (-2.12194440e-4f)
-#define IRIS_EXP_P0 1.9875691500e-4f
-#define IRIS_EXP_P1 1.3981999507e-3f
-#define IRIS_EXP_P2 8.3334519073e-3f
-#define IRIS_EXP_P3 4.1665795894e-2f
-#define IRIS_EXP_P4 1.6666665459e-1f
-#define IRIS_EXP_P5 5.0000001201e-1f
+#define IRIS_EXP_LN2_HI 0.693147182464599609375f
+#define IRIS_EXP_LN2_LO (-1.904654323148236e-09f)
 
 #if defined(IRIS_X86)
+/* 2^n for integral n in [-126, 127] (eltwise_simd.h's expm1) */
+IRIS_AVX2 static inline __m256 iris_vm_pow2_8(__m256 n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23));
+}
+
 IRIS_AVX2 static inline __m256 iris_vm_exp8(__m256 x) {
-    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(IRIS_EXP_LO), _CMP_LT_OQ);
-    x = _mm256_min_ps(x, _mm256_set1_ps(IRIS_EXP_HI));
-    x = _mm256_max_ps(x, _mm256_set1_ps(IRIS_EXP_LO));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(IRIS_EXP_LOG2E)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    /* below -104 (masked softmax entries) the result is 0: those lanes compute exp(0) and are
+       cleared at the end, since an underflowing multiply costs a microcode assist (prefill
+       attention, half of whose scores are masked, ran 30% slower) */
+    __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-104.f), _CMP_LT_OQ);
+    /* constant first: on NaN, min returns its second operand, so NaN stays NaN */
+    x = _mm256_min_ps(_mm256_set1_ps(89.f), _mm256_andnot_ps(under, x));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(IRIS_EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(IRIS_EXP_LN2_HI), x);
     r = _mm256_fnmadd_ps(n, _mm256_set1_ps(IRIS_EXP_LN2_LO), r);
-    __m256 p = _mm256_set1_ps(IRIS_EXP_P0);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRIS_EXP_P1));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRIS_EXP_P2));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRIS_EXP_P3));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRIS_EXP_P4));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(IRIS_EXP_P5));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+    __m256 p = _mm256_set1_ps(1.f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.f));
+    /* 2^n in two halves h = floor(n/2) and n - h, n in [-150, 128]: both stay normal numbers */
+    __m256i ni = _mm256_cvtps_epi32(n), h = _mm256_srai_epi32(ni, 1), bias = _mm256_set1_epi32(127);
+    __m256 s0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, bias), 23));
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(ni, h), bias), 23));
+    return _mm256_andnot_ps(under, _mm256_mul_ps(_mm256_mul_ps(p, s0), s1));
 }
 
 IRIS_AVX2 static inline float iris_vm_hsum8(__m256 v) {
@@ -72,23 +80,26 @@ IRIS_AVX2 static inline __m256i iris_vm_tail8(int64_t n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+IRIS_AVX512 static inline __m512 iris_vm_pow2_16(__m512 n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23));
+}
+
+/* the same steps and results as iris_vm_exp8; lanes below -104 are masked off */
 IRIS_AVX512 static inline __m512 iris_vm_exp16(__m512 x) {
-    __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(IRIS_EXP_LO), _CMP_GE_OQ);
-    x = _mm512_min_ps(x, _mm512_set1_ps(IRIS_EXP_HI));
-    x = _mm512_max_ps(x, _mm512_set1_ps(IRIS_EXP_LO));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(IRIS_EXP_LOG2E)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-104.f), _CMP_NLT_UQ);
+    x = _mm512_min_ps(_mm512_set1_ps(89.f), _mm512_maskz_mov_ps(ok, x));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(IRIS_EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(IRIS_EXP_LN2_HI), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(IRIS_EXP_LN2_LO), r);
-    __m512 p = _mm512_set1_ps(IRIS_EXP_P0);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRIS_EXP_P1));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRIS_EXP_P2));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRIS_EXP_P3));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRIS_EXP_P4));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(IRIS_EXP_P5));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_maskz_mul_ps(ok, p, _mm512_castsi512_ps(e));
+    __m512 p = _mm512_set1_ps(1.f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+    return _mm512_maskz_scalef_ps(ok, p, n); /* p 2^n rounded once, as the two halves of iris_vm_exp8 */
 }
 
 static inline __mmask16 iris_vm_tail16(int64_t n) { return (__mmask16)((1u << n) - 1); }
@@ -129,8 +140,5 @@ static inline void iris_vm_load_row(iris_dtype t, const void *src, int64_t strid
         }
     }
 }
-
-/* Scalar twin of the vector exp (same underflow rule); the portable paths use libm. */
-static inline float iris_vm_expf(float x) { return x < IRIS_EXP_LO ? 0.0f : expf(x); }
 
 #endif
