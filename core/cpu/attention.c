@@ -603,17 +603,6 @@ static kv_rows kv_tile(const attn_job *j, const iris_tensor *t, int64_t b, int64
     return r;
 }
 
-static float mask_at(const iris_tensor *m, const char *p) {
-    if (m->dtype == IRIS_F16) {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        return iris_f16_to_f32(h);
-    }
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
 /* Output row rr of work item `item`. */
 static float *out_row(const attn_job *j, int64_t item, int64_t rr) {
     int64_t bh = item / j->tiles, r = (item % j->tiles) * j->mq + rr, b = bh / j->Hk, hk = bh % j->Hk;
@@ -679,7 +668,7 @@ static void attn_item(attn_job *j, int64_t w, char *scratch) {
             if (j->mask)
                 for (int64_t rr = 0; rr < nr; rr++)
                     for (int64_t jj = 0; jj < nk; jj++)
-                        S[jj * MQ + rr] += mask_at(j->mask, mrow[rr] + (j0 + jj) * j->mnb[3]);
+                        S[jj * MQ + rr] += iris_vm_load1(j->mask->dtype, mrow[rr] + (j0 + jj) * j->mnb[3]);
             if (cut) kn->causal_t(S, nk, j0, lim, nr);
             kn->softmax_t(S, nk, nr, m, l, alpha);
             for (int64_t rr = 0; rr < nr; rr++)
@@ -690,7 +679,7 @@ static void attn_item(attn_job *j, int64_t w, char *scratch) {
             for (int64_t rr = 0; rr < nr; rr++) {
                 float *s = S + rr * KT;
                 if (j->mask)
-                    for (int64_t jj = 0; jj < nk; jj++) s[jj] += mask_at(j->mask, mrow[rr] + (j0 + jj) * j->mnb[3]);
+                    for (int64_t jj = 0; jj < nk; jj++) s[jj] += iris_vm_load1(j->mask->dtype, mrow[rr] + (j0 + jj) * j->mnb[3]);
                 for (int64_t jj = lim[rr] + 1 - j0 < 0 ? 0 : lim[rr] + 1 - j0; jj < nk; jj++) s[jj] = -INFINITY;
                 float mx = kn->rowmax(s, nk);
                 mx = mx > m[rr] ? mx : m[rr];

@@ -227,27 +227,6 @@ static void binary_vs(iris_binop op, const float *a, float s, float *d, int64_t 
 
 static int float_type(iris_dtype t) { return t == IRIS_F32 || t == IRIS_F16 || t == IRIS_BF16; }
 
-static inline float load1(iris_dtype t, const char *p) {
-    uint16_t h;
-    switch (t) {
-    case IRIS_F32: { float f; memcpy(&f, p, 4); return f; }
-    case IRIS_F16: memcpy(&h, p, 2); return iris_f16_to_f32(h);
-    default: memcpy(&h, p, 2); return iris_bf16_to_f32(h);
-    }
-}
-
-/* n elements of float type t, `stride` bytes apart, as contiguous f32. */
-static void gather_f32(iris_dtype t, const char *p, int64_t stride, int64_t n, float *out) {
-    if (stride == (t == IRIS_F32 ? 4 : 2)) {
-        iris_cpu_to_f32(t, p, out, n);
-        return;
-    }
-    switch (t) {
-    case IRIS_F32: for (int64_t i = 0; i < n; i++) memcpy(out + i, p + i * stride, 4); break;
-    default: for (int64_t i = 0; i < n; i++) out[i] = load1(t, p + i * stride); break;
-    }
-}
-
 /* Makes sure every thread has `bytes` of scratch before work starts. */
 static iris_status reserve_scratch(iris_cpu *cpu, size_t bytes, const char *op) {
     for (int t = 0; t < cpu->n_threads; t++)
@@ -280,7 +259,7 @@ static void unary_range(void *arg, int64_t b, int64_t e, int tid) {
         int64_t n = iris_rows_piece(&j->r, p, j->base, ptr);
         const float *s = (const float *)ptr[1];
         if (!direct) {
-            gather_f32(j->st, ptr[1], sstride, n, tmp);
+            iris_vm_load_row(j->st, ptr[1], sstride, n, tmp);
             s = tmp;
         }
         if (j->act == IRIS_ACT_NONE) memcpy(ptr[0], s, (size_t)n * 4);
@@ -332,16 +311,16 @@ static void binary_range(void *arg, int64_t b, int64_t e, int tid) {
         int64_t n = iris_rows_piece(&j->r, p, j->base, ptr);
         const float *a = (const float *)ptr[1];
         if (!direct0) {
-            gather_f32(j->t0, ptr[1], s0, n, tmp);
+            iris_vm_load_row(j->t0, ptr[1], s0, n, tmp);
             a = tmp;
         }
         if (!s1) { /* b is one number along the row: a bias per channel, or a scalar */
-            binary_vs(j->op, a, load1(j->t1, ptr[2]), (float *)ptr[0], n);
+            binary_vs(j->op, a, iris_vm_load1(j->t1, ptr[2]), (float *)ptr[0], n);
             continue;
         }
         const float *bb = (const float *)ptr[2];
         if (!direct1) {
-            gather_f32(j->t1, ptr[2], s1, n, tmp + PIECE);
+            iris_vm_load_row(j->t1, ptr[2], s1, n, tmp + PIECE);
             bb = tmp + PIECE;
         }
         binary_vv(j->op, a, bb, (float *)ptr[0], n);

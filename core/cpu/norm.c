@@ -550,7 +550,7 @@ static void softmax_rows(void *arg, int64_t r0, int64_t r1, int tid) {
                 k /= x->ne[d];
             }
             if (mstride) iris_vm_load_row(j->mask->dtype, mp, mstride, n, mrow), m = mrow;
-            else iris_vm_load_row(j->mask->dtype, mp, 0, 1, &madd);
+            else madd = iris_vm_load1(j->mask->dtype, mp);
         }
         j->f->scale_add(xr, j->scale, m, y, n);
         if (madd != 0.0f) for (int64_t i = 0; i < n; i++) y[i] += madd;

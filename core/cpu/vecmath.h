@@ -1,5 +1,5 @@
-/* vecmath.h - vector exp, reductions and half-to-float row loads shared by
-   the normalisation, softmax, attention and element-wise kernels (norm.c,
+/* vecmath.h - vector exp, reductions and strided half-to-float row loads shared
+   by the normalisation, softmax, attention and element-wise kernels (norm.c,
    attention.c, eltwise.c).
 
    The exp is the one every vector path uses: x = n ln2 + r, |r| <= ln2/2
@@ -105,40 +105,24 @@ IRIS_AVX512 static inline __m512 iris_vm_exp16(__m512 x) {
 static inline __mmask16 iris_vm_tail16(int64_t n) { return (__mmask16)((1u << n) - 1); }
 #endif
 
-#if defined(IRIS_X86)
-IRIS_AVX2 static inline void iris_vm_f16_row_avx2(const uint16_t *src, float *dst, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++) dst[i] = _cvtsh_ss(src[i]);
-}
-#endif
-
-/* Elements of type t (F32, F16 or BF16) at src, `stride` bytes apart, to n floats. */
-static inline void iris_vm_load_row(iris_dtype t, const void *src, int64_t stride, int64_t n, float *dst) {
-    const char *p = src;
-    if (t == IRIS_F32) {
-        if (stride == 4) memcpy(dst, src, (size_t)n * 4);
-        else for (int64_t i = 0; i < n; i++) memcpy(&dst[i], p + i * stride, 4);
-    } else if (t == IRIS_F16) {
-        int64_t i = 0;
-#if defined(IRIS_X86)
-        if (stride == 2 && iris_cpu_simd() >= IRIS_SIMD_AVX2) {
-            iris_vm_f16_row_avx2((const uint16_t *)src, dst, n);
-            return;
-        }
-#endif
-        for (; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + i * stride, 2);
-            dst[i] = iris_f16_to_f32(h);
-        }
-    } else { /* BF16 */
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + i * stride, 2);
-            dst[i] = iris_bf16_to_f32(h);
-        }
+/* One element of type t (F32, F16 or BF16) at p, as a float. */
+static inline float iris_vm_load1(iris_dtype t, const void *p) {
+    uint16_t h;
+    switch (t) {
+    case IRIS_F32: { float f; memcpy(&f, p, 4); return f; }
+    case IRIS_F16: memcpy(&h, p, 2); return iris_f16_to_f32(h);
+    default: memcpy(&h, p, 2); return iris_bf16_to_f32(h);
     }
+}
+
+/* Elements of type t (F32, F16 or BF16) at src, `stride` bytes apart, to n floats; a
+   contiguous row goes through copy.c's SIMD conversion. */
+static inline void iris_vm_load_row(iris_dtype t, const void *src, int64_t stride, int64_t n, float *dst) {
+    if (stride == (t == IRIS_F32 ? 4 : 2)) {
+        iris_cpu_to_f32(t, src, dst, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) dst[i] = iris_vm_load1(t, (const char *)src + i * stride);
 }
 
 #endif
