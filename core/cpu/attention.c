@@ -51,7 +51,7 @@ typedef struct attn_kern {
     /* narrow: S[r*KT + j] = Qs[r*Dp:] . K row j over K.n columns (Qs zero-padded past D) */
     void (*scores_n)(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64_t nk, float *S);
     float (*rowmax)(const float *x, int64_t n);
-    float (*exp_sum)(float *x, int64_t n, float m); /* x = exp(x - m) in place, returns the sum */
+    double (*exp_sum)(float *x, int64_t n, float m); /* x = exp(x - m) in place, returns the sum */
     /* O[r*ldo + c] += sum_j P[r*pr + j*pj] * V[j][c] for r < nr, c < V.n */
     void (*pv)(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk, float *O, int64_t ldo);
     void (*scale)(float *x, int64_t n, float s);
@@ -107,18 +107,6 @@ static void scores_n_c(const float *Qs, int64_t Dp, int64_t nr, kv_rows K, int64
         }
 }
 
-static float rowmax_c(const float *x, int64_t n) {
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-static float exp_sum_c(float *x, int64_t n, float m) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += x[i] = expf(x[i] - m);
-    return s;
-}
-
 static void pv_c(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, int64_t nk, float *O, int64_t ldo) {
     const float *v = V.p;
     for (int64_t r = 0; r < nr; r++)
@@ -133,11 +121,8 @@ static void pv_c(const float *P, int64_t pr, int64_t pj, int64_t nr, kv_rows V, 
         }
 }
 
-static void scale_c(float *x, int64_t n, float s) {
-    for (int64_t i = 0; i < n; i++) x[i] *= s;
-}
-
-static const attn_kern kern_c = {scores_t_c, causal_t_c, softmax_t_c, scores_n_c, rowmax_c, exp_sum_c, pv_c, scale_c};
+static const attn_kern kern_c = {scores_t_c, causal_t_c, softmax_t_c, scores_n_c, iris_vm_max_c, iris_vm_exp_sum_c,
+                                 pv_c, iris_vm_scale_c};
 
 /* ---- AVX2 ---- */
 #if defined(IRIS_X86)
@@ -244,28 +229,6 @@ IRIS_AVX2 static void scores_n_avx2(const float *Qs, int64_t Dp, int64_t nr, kv_
     else scores_n_avx2_t(Qs, Dp, nr, K, nk, S, 0);
 }
 
-IRIS_AVX2 static float rowmax_avx2(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-    float r = iris_vm_hmax8(m);
-    for (; i < n; i++) r = x[i] > r ? x[i] : r;
-    return r;
-}
-
-IRIS_AVX2 static float exp_sum_avx2(float *x, int64_t n, float m) {
-    __m256 vm = _mm256_set1_ps(m), acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = iris_vm_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-        _mm256_storeu_ps(x + i, v);
-        acc = _mm256_add_ps(acc, v);
-    }
-    float s = iris_vm_hsum8(acc);
-    for (; i < n; i++) s += x[i] = expf(x[i] - m);
-    return s;
-}
-
 /* R rows x 8*NV columns of O from column c; MASKED: the last vector's V lanes past m read as 0 */
 INLINE IRIS_AVX2 void pv_block_avx2(const float *P, int64_t pr, int64_t pj, kv_rows V, int64_t c, int64_t nk,
                                     float *O, int64_t ldo, __m256i m, const int R, const int NV, const int F16,
@@ -318,15 +281,8 @@ IRIS_AVX2 static void pv_avx2(const float *P, int64_t pr, int64_t pj, int64_t nr
     for (; r < nr; r++) pv_rows_avx2(P + r * pr, pr, pj, V, nk, O + r * ldo, ldo, 1);
 }
 
-IRIS_AVX2 static void scale_avx2(float *x, int64_t n, float s) {
-    __m256 vs = _mm256_set1_ps(s);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
-    for (; i < n; i++) x[i] *= s;
-}
-
-static const attn_kern kern_avx2 = {scores_t_avx2, causal_t_avx2, softmax_t_avx2, scores_n_avx2,
-                                    rowmax_avx2,   exp_sum_avx2,  pv_avx2,        scale_avx2};
+static const attn_kern kern_avx2 = {scores_t_avx2, causal_t_avx2, softmax_t_avx2, scores_n_avx2, iris_vm_max_avx2,
+                                    iris_vm_exp_sum_avx2, pv_avx2, iris_vm_scale_avx2};
 
 /* ---- AVX-512 ---- */
 
@@ -449,26 +405,6 @@ IRIS_AVX512 static void scores_n_avx512(const float *Qs, int64_t Dp, int64_t nr,
     else scores_n_512_t(Qs, Dp, nr, K, nk, S, 0);
 }
 
-IRIS_AVX512 static float rowmax_avx512(const float *x, int64_t n) {
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
-        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
-    }
-    return _mm512_reduce_max_ps(m);
-}
-
-IRIS_AVX512 static float exp_sum_avx512(float *x, int64_t n, float m) {
-    __m512 vm = _mm512_set1_ps(m), acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
-        __m512 v = iris_vm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
-        _mm512_mask_storeu_ps(x + i, k, v);
-        acc = _mm512_mask_add_ps(acc, k, acc, v);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
 /* R rows x NV vectors (16 floats each) of O per block; the last vector's V loads masked by `last` */
 INLINE IRIS_AVX512 void pv_block_512(const float *P, int64_t pr, int64_t pj, kv_rows V, int64_t c, int64_t nk,
                                     float *O, int64_t ldo, __mmask16 last, const int R, const int NV,
@@ -522,16 +458,8 @@ IRIS_AVX512 static void pv_avx512(const float *P, int64_t pr, int64_t pj, int64_
     }
 }
 
-IRIS_AVX512 static void scale_avx512(float *x, int64_t n, float s) {
-    __m512 vs = _mm512_set1_ps(s);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
-        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
-    }
-}
-
 static const attn_kern kern_avx512 = {scores_t_avx512, causal_t_avx512, softmax_t_avx512, scores_n_avx512,
-                                      rowmax_avx512,   exp_sum_avx512,  pv_avx512,        scale_avx512};
+                                      iris_vm_max_avx512, iris_vm_exp_sum_avx512, pv_avx512, iris_vm_scale_avx512};
 #endif
 
 /* ---- driver ---- */
@@ -684,7 +612,7 @@ static void attn_item(attn_job *j, int64_t w, char *scratch) {
                 float mx = kn->rowmax(s, nk);
                 mx = mx > m[rr] ? mx : m[rr];
                 float mu = mx == -INFINITY ? 0.0f : mx;
-                float sum = kn->exp_sum(s, nk, mu), a = expf(m[rr] - mu);
+                float sum = (float)kn->exp_sum(s, nk, mu), a = expf(m[rr] - mu);
                 l[rr] = l[rr] * a + sum;
                 m[rr] = mx;
                 if (a != 1.0f) kn->scale(O + rr * Dvp, Dvp, a);

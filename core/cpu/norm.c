@@ -32,8 +32,6 @@ typedef struct row_fns {
     void (*scale)(float *x, int64_t n, float s);
 } row_fns;
 
-#define BLOCK 256
-
 static double sum_c(const float *x, int64_t n, float c) {
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += x[i] - c;
@@ -62,30 +60,15 @@ static void scale_add_c(const float *x, float s, const float *m, float *y, int64
     for (int64_t i = 0; i < n; i++) y[i] = x[i] * s + (m ? m[i] : 0.0f);
 }
 
-static float max_c(const float *x, int64_t n) {
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
-    return m;
-}
-
-static double exp_sum_c(float *x, int64_t n, float m) {
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += x[i] = expf(x[i] - m);
-    return s;
-}
-
-static void scale_c(float *x, int64_t n, float s) {
-    for (int64_t i = 0; i < n; i++) x[i] *= s;
-}
-
-static const row_fns fns_c = {sum_c, sumsq_c, normalize_c, scale_add_c, max_c, exp_sum_c, scale_c};
+static const row_fns fns_c = {sum_c, sumsq_c, normalize_c, scale_add_c, iris_vm_max_c, iris_vm_exp_sum_c,
+                              iris_vm_scale_c};
 
 #if defined(IRIS_X86)
 IRIS_AVX2 static double sum_avx2(const float *x, int64_t n, float c) {
     double total = 0;
     __m256 vc = _mm256_set1_ps(c);
     for (int64_t i = 0; i < n;) {
-        int64_t e = i + BLOCK < n ? i + BLOCK : n;
+        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         for (; i + 16 <= e; i += 16) {
             a0 = _mm256_add_ps(a0, _mm256_sub_ps(_mm256_loadu_ps(x + i), vc));
@@ -105,7 +88,7 @@ IRIS_AVX2 static double sumsq_avx2(const float *x, int64_t n, float c) {
     double total = 0;
     __m256 vc = _mm256_set1_ps(c);
     for (int64_t i = 0; i < n;) {
-        int64_t e = i + BLOCK < n ? i + BLOCK : n;
+        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
         for (; i + 16 <= e; i += 16) {
             __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
@@ -148,48 +131,14 @@ IRIS_AVX2 static void scale_add_avx2(const float *x, float s, const float *m, fl
     scale_add_c(x + i, s, m ? m + i : NULL, y + i, n - i);
 }
 
-IRIS_AVX2 static float max_avx2(const float *x, int64_t n) {
-    __m256 m = _mm256_set1_ps(-INFINITY);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
-    float r = iris_vm_hmax8(m);
-    for (; i < n; i++) r = x[i] > r ? x[i] : r;
-    return r;
-}
-
-IRIS_AVX2 static double exp_sum_avx2(float *x, int64_t n, float m) {
-    double total = 0;
-    __m256 vm = _mm256_set1_ps(m);
-    for (int64_t i = 0; i < n;) {
-        int64_t e = i + BLOCK < n ? i + BLOCK : n;
-        __m256 acc = _mm256_setzero_ps();
-        for (; i + 8 <= e; i += 8) {
-            __m256 v = iris_vm_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
-            _mm256_storeu_ps(x + i, v);
-            acc = _mm256_add_ps(acc, v);
-        }
-        float s = iris_vm_hsum8(acc);
-        for (; i < e; i++) s += x[i] = expf(x[i] - m);
-        total += s;
-    }
-    return total;
-}
-
-IRIS_AVX2 static void scale_avx2(float *x, int64_t n, float s) {
-    __m256 vs = _mm256_set1_ps(s);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
-    for (; i < n; i++) x[i] *= s;
-}
-
-static const row_fns fns_avx2 = {sum_avx2, sumsq_avx2, normalize_avx2, scale_add_avx2,
-                                 max_avx2, exp_sum_avx2, scale_avx2};
+static const row_fns fns_avx2 = {sum_avx2, sumsq_avx2, normalize_avx2, scale_add_avx2, iris_vm_max_avx2,
+                                 iris_vm_exp_sum_avx2, iris_vm_scale_avx2};
 
 IRIS_AVX512 static double sum_avx512(const float *x, int64_t n, float c) {
     double total = 0;
     __m512 vc = _mm512_set1_ps(c);
     for (int64_t i = 0; i < n;) {
-        int64_t e = i + BLOCK < n ? i + BLOCK : n;
+        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         for (; i + 32 <= e; i += 32) {
             a0 = _mm512_add_ps(a0, _mm512_sub_ps(_mm512_loadu_ps(x + i), vc));
@@ -209,7 +158,7 @@ IRIS_AVX512 static double sumsq_avx512(const float *x, int64_t n, float c) {
     double total = 0;
     __m512 vc = _mm512_set1_ps(c);
     for (int64_t i = 0; i < n;) {
-        int64_t e = i + BLOCK < n ? i + BLOCK : n;
+        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
         for (; i + 32 <= e; i += 32) {
             __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vc);
@@ -250,43 +199,8 @@ IRIS_AVX512 static void scale_add_avx512(const float *x, float s, const float *m
     }
 }
 
-IRIS_AVX512 static float max_avx512(const float *x, int64_t n) {
-    __m512 m = _mm512_set1_ps(-INFINITY);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
-        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
-    }
-    return _mm512_reduce_max_ps(m);
-}
-
-IRIS_AVX512 static double exp_sum_avx512(float *x, int64_t n, float m) {
-    double total = 0;
-    __m512 vm = _mm512_set1_ps(m);
-    for (int64_t i = 0; i < n;) {
-        int64_t e = i + BLOCK < n ? i + BLOCK : n;
-        __m512 acc = _mm512_setzero_ps();
-        for (; i < e; i += 16) {
-            __mmask16 k = iris_vm_tail16(e - i < 16 ? e - i : 16);
-            __m512 v = iris_vm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
-            _mm512_mask_storeu_ps(x + i, k, v);
-            acc = _mm512_mask_add_ps(acc, k, acc, v);
-        }
-        i = e;
-        total += _mm512_reduce_add_ps(acc);
-    }
-    return total;
-}
-
-IRIS_AVX512 static void scale_avx512(float *x, int64_t n, float s) {
-    __m512 vs = _mm512_set1_ps(s);
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
-        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
-    }
-}
-
-static const row_fns fns_avx512 = {sum_avx512, sumsq_avx512, normalize_avx512, scale_add_avx512,
-                                   max_avx512, exp_sum_avx512, scale_avx512};
+static const row_fns fns_avx512 = {sum_avx512, sumsq_avx512, normalize_avx512, scale_add_avx512, iris_vm_max_avx512,
+                                   iris_vm_exp_sum_avx512, iris_vm_scale_avx512};
 #endif
 
 static const row_fns *pick_fns(void) {

@@ -1,6 +1,6 @@
-/* vecmath.h - vector exp, reductions and strided half-to-float row loads shared
-   by the normalisation, softmax, attention and element-wise kernels (norm.c,
-   attention.c, eltwise.c).
+/* vecmath.h - vector exp, softmax row primitives, reductions and strided
+   half-to-float row loads shared by the normalisation, softmax, attention and
+   element-wise kernels (norm.c, attention.c, eltwise.c).
 
    The exp is the one every vector path uses: x = n ln2 + r, |r| <= ln2/2
    (Cody-Waite with a 2-part ln2; the first FMA is exact), exp(r) by its
@@ -124,5 +124,98 @@ static inline void iris_vm_load_row(iris_dtype t, const void *src, int64_t strid
     }
     for (int64_t i = 0; i < n; i++) dst[i] = iris_vm_load1(t, (const char *)src + i * stride);
 }
+
+/* ---- softmax row primitives, one per SIMD level (norm.c's softmax, attention.c's narrow
+   layout): max, x = exp(x - m) in place returning the sum, x *= s. Sums run in float vector
+   lanes over blocks of IRIS_VM_BLOCK values and the block sums add into a double. ---- */
+
+#define IRIS_VM_BLOCK 256
+
+static inline float iris_vm_max_c(const float *x, int64_t n) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+static inline double iris_vm_exp_sum_c(float *x, int64_t n, float m) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += x[i] = expf(x[i] - m);
+    return s;
+}
+
+static inline void iris_vm_scale_c(float *x, int64_t n, float s) {
+    for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+#if defined(IRIS_X86)
+IRIS_AVX2 static inline float iris_vm_max_avx2(const float *x, int64_t n) {
+    __m256 m = _mm256_set1_ps(-INFINITY);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+    float r = iris_vm_hmax8(m);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+IRIS_AVX2 static inline double iris_vm_exp_sum_avx2(float *x, int64_t n, float m) {
+    double total = 0;
+    __m256 vm = _mm256_set1_ps(m);
+    for (int64_t i = 0; i < n;) {
+        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
+        __m256 acc = _mm256_setzero_ps();
+        for (; i + 8 <= e; i += 8) {
+            __m256 v = iris_vm_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+            _mm256_storeu_ps(x + i, v);
+            acc = _mm256_add_ps(acc, v);
+        }
+        float s = iris_vm_hsum8(acc);
+        for (; i < e; i++) s += x[i] = expf(x[i] - m);
+        total += s;
+    }
+    return total;
+}
+
+IRIS_AVX2 static inline void iris_vm_scale_avx2(float *x, int64_t n, float s) {
+    __m256 vs = _mm256_set1_ps(s);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vs));
+    for (; i < n; i++) x[i] *= s;
+}
+
+IRIS_AVX512 static inline float iris_vm_max_avx512(const float *x, int64_t n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
+        m = _mm512_mask_max_ps(m, k, m, _mm512_maskz_loadu_ps(k, x + i));
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+IRIS_AVX512 static inline double iris_vm_exp_sum_avx512(float *x, int64_t n, float m) {
+    double total = 0;
+    __m512 vm = _mm512_set1_ps(m);
+    for (int64_t i = 0; i < n;) {
+        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
+        __m512 acc = _mm512_setzero_ps();
+        for (; i < e; i += 16) {
+            __mmask16 k = iris_vm_tail16(e - i < 16 ? e - i : 16);
+            __m512 v = iris_vm_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm));
+            _mm512_mask_storeu_ps(x + i, k, v);
+            acc = _mm512_mask_add_ps(acc, k, acc, v);
+        }
+        i = e;
+        total += _mm512_reduce_add_ps(acc);
+    }
+    return total;
+}
+
+IRIS_AVX512 static inline void iris_vm_scale_avx512(float *x, int64_t n, float s) {
+    __m512 vs = _mm512_set1_ps(s);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = iris_vm_tail16(n - i < 16 ? n - i : 16);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
+    }
+}
+#endif
 
 #endif
