@@ -64,27 +64,9 @@ static const row_fns fns_c = {sum_c, sumsq_c, normalize_c, scale_add_c, iris_vm_
                               iris_vm_scale_c};
 
 #if defined(IRIS_X86)
-IRIS_AVX2 static double sum_avx2(const float *x, int64_t n, float c) {
-    double total = 0;
-    __m256 vc = _mm256_set1_ps(c);
-    for (int64_t i = 0; i < n;) {
-        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (; i + 16 <= e; i += 16) {
-            a0 = _mm256_add_ps(a0, _mm256_sub_ps(_mm256_loadu_ps(x + i), vc));
-            a1 = _mm256_add_ps(a1, _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vc));
-        }
-        for (; i < e; i += 8) {
-            __m256i m = iris_vm_tail8(e - i < 8 ? e - i : 8);
-            a0 = _mm256_add_ps(a0, _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vc), _mm256_castsi256_ps(m)));
-        }
-        i = e;
-        total += iris_vm_hsum8(_mm256_add_ps(a0, a1));
-    }
-    return total;
-}
-
-IRIS_AVX2 static double sumsq_avx2(const float *x, int64_t n, float c) {
+/* sum of (x - c), or of (x - c)^2 when SQ */
+static inline __attribute__((always_inline)) IRIS_AVX2 double sums_avx2(const float *x, int64_t n, float c,
+                                                                        const int SQ) {
     double total = 0;
     __m256 vc = _mm256_set1_ps(c);
     for (int64_t i = 0; i < n;) {
@@ -93,19 +75,22 @@ IRIS_AVX2 static double sumsq_avx2(const float *x, int64_t n, float c) {
         for (; i + 16 <= e; i += 16) {
             __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vc);
             __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vc);
-            a0 = _mm256_fmadd_ps(d0, d0, a0);
-            a1 = _mm256_fmadd_ps(d1, d1, a1);
+            a0 = SQ ? _mm256_fmadd_ps(d0, d0, a0) : _mm256_add_ps(a0, d0);
+            a1 = SQ ? _mm256_fmadd_ps(d1, d1, a1) : _mm256_add_ps(a1, d1);
         }
         for (; i < e; i += 8) {
             __m256i m = iris_vm_tail8(e - i < 8 ? e - i : 8);
             __m256 d = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(x + i, m), vc), _mm256_castsi256_ps(m));
-            a0 = _mm256_fmadd_ps(d, d, a0);
+            a0 = SQ ? _mm256_fmadd_ps(d, d, a0) : _mm256_add_ps(a0, d);
         }
         i = e;
         total += iris_vm_hsum8(_mm256_add_ps(a0, a1));
     }
     return total;
 }
+
+IRIS_AVX2 static double sum_avx2(const float *x, int64_t n, float c) { return sums_avx2(x, n, c, 0); }
+IRIS_AVX2 static double sumsq_avx2(const float *x, int64_t n, float c) { return sums_avx2(x, n, c, 1); }
 
 IRIS_AVX2 static void normalize_avx2(const float *x, float *y, int64_t n, float c, float a, float d,
                                      const float *g, const float *b) {
@@ -134,27 +119,8 @@ IRIS_AVX2 static void scale_add_avx2(const float *x, float s, const float *m, fl
 static const row_fns fns_avx2 = {sum_avx2, sumsq_avx2, normalize_avx2, scale_add_avx2, iris_vm_max_avx2,
                                  iris_vm_exp_sum_avx2, iris_vm_scale_avx2};
 
-IRIS_AVX512 static double sum_avx512(const float *x, int64_t n, float c) {
-    double total = 0;
-    __m512 vc = _mm512_set1_ps(c);
-    for (int64_t i = 0; i < n;) {
-        int64_t e = i + IRIS_VM_BLOCK < n ? i + IRIS_VM_BLOCK : n;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (; i + 32 <= e; i += 32) {
-            a0 = _mm512_add_ps(a0, _mm512_sub_ps(_mm512_loadu_ps(x + i), vc));
-            a1 = _mm512_add_ps(a1, _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vc));
-        }
-        for (; i < e; i += 16) {
-            __mmask16 k = iris_vm_tail16(e - i < 16 ? e - i : 16);
-            a0 = _mm512_add_ps(a0, _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), vc));
-        }
-        i = e;
-        total += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    }
-    return total;
-}
-
-IRIS_AVX512 static double sumsq_avx512(const float *x, int64_t n, float c) {
+static inline __attribute__((always_inline)) IRIS_AVX512 double sums_avx512(const float *x, int64_t n, float c,
+                                                                            const int SQ) {
     double total = 0;
     __m512 vc = _mm512_set1_ps(c);
     for (int64_t i = 0; i < n;) {
@@ -163,19 +129,22 @@ IRIS_AVX512 static double sumsq_avx512(const float *x, int64_t n, float c) {
         for (; i + 32 <= e; i += 32) {
             __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vc);
             __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vc);
-            a0 = _mm512_fmadd_ps(d0, d0, a0);
-            a1 = _mm512_fmadd_ps(d1, d1, a1);
+            a0 = SQ ? _mm512_fmadd_ps(d0, d0, a0) : _mm512_add_ps(a0, d0);
+            a1 = SQ ? _mm512_fmadd_ps(d1, d1, a1) : _mm512_add_ps(a1, d1);
         }
         for (; i < e; i += 16) {
             __mmask16 k = iris_vm_tail16(e - i < 16 ? e - i : 16);
             __m512 d = _mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + i), vc);
-            a0 = _mm512_fmadd_ps(d, d, a0);
+            a0 = SQ ? _mm512_fmadd_ps(d, d, a0) : _mm512_add_ps(a0, d);
         }
         i = e;
         total += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
     }
     return total;
 }
+
+IRIS_AVX512 static double sum_avx512(const float *x, int64_t n, float c) { return sums_avx512(x, n, c, 0); }
+IRIS_AVX512 static double sumsq_avx512(const float *x, int64_t n, float c) { return sums_avx512(x, n, c, 1); }
 
 IRIS_AVX512 static void normalize_avx512(const float *x, float *y, int64_t n, float c, float a, float d,
                                          const float *g, const float *b) {
