@@ -91,7 +91,6 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_MIN _mm256_min_ps
 #define V_MAX _mm256_max_ps
 #define V_ROUND(x) _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define V_AND _mm256_and_ps
 #define V_XOR _mm256_xor_ps
 #define V_ABS(x) _mm256_andnot_ps(_mm256_set1_ps(-0.f), x)
 #define V_SIGNBIT(x) _mm256_and_ps(_mm256_set1_ps(-0.f), x)
@@ -101,33 +100,6 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_POW2 iris_vm_pow2_8
 #define V_EXP iris_vm_exp8
 #include "eltwise_simd.h"
-#undef VF
-#undef VM
-#undef W
-#undef TGT
-#undef SFX
-#undef V_LD
-#undef V_ST
-#undef V_SET
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_SQRT
-#undef V_FMA
-#undef V_FNMA
-#undef V_MIN
-#undef V_MAX
-#undef V_ROUND
-#undef V_EXP
-#undef V_AND
-#undef V_XOR
-#undef V_ABS
-#undef V_SIGNBIT
-#undef V_GT
-#undef V_GE
-#undef V_SEL
-#undef V_POW2
 
 #define VF __m512
 #define VM __mmask16
@@ -147,7 +119,6 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_MIN _mm512_min_ps
 #define V_MAX _mm512_max_ps
 #define V_ROUND(x) _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-#define V_AND _mm512_and_ps
 #define V_XOR _mm512_xor_ps
 #define V_ABS(x) _mm512_andnot_ps(_mm512_set1_ps(-0.f), x)
 #define V_SIGNBIT(x) _mm512_and_ps(_mm512_set1_ps(-0.f), x)
@@ -157,33 +128,6 @@ static void binary_vs_scalar(iris_binop op, const float *a, float s, float *d, i
 #define V_POW2 iris_vm_pow2_16
 #define V_EXP iris_vm_exp16
 #include "eltwise_simd.h"
-#undef VF
-#undef VM
-#undef W
-#undef TGT
-#undef SFX
-#undef V_LD
-#undef V_ST
-#undef V_SET
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_SQRT
-#undef V_FMA
-#undef V_FNMA
-#undef V_MIN
-#undef V_MAX
-#undef V_ROUND
-#undef V_EXP
-#undef V_AND
-#undef V_XOR
-#undef V_ABS
-#undef V_SIGNBIT
-#undef V_GT
-#undef V_GE
-#undef V_SEL
-#undef V_POW2
 
 #endif /* IRIS_X86 */
 

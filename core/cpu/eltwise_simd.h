@@ -6,10 +6,10 @@
      V_LD V_ST V_SET V_ADD V_SUB V_MUL V_DIV V_SQRT V_FMA(a,b,c)=a*b+c V_FNMA(a,b,c)=c-a*b
      V_ABS V_SIGNBIT (x & -0.f) V_MIN V_MAX (these two return the 2nd operand when either
                  is NaN, as the x86 instructions do: the clamps below rely on it to keep NaN)
-     V_ROUND (to nearest even) V_AND V_XOR V_GT V_GE V_SEL(m,if_true,if_false)
+     V_ROUND (to nearest even) V_XOR V_GT V_GE V_SEL(m,if_true,if_false)
      V_POW2(n)   2^n for integral n in [-126, 127]
      V_EXP       exp: vecmath.h's iris_vm_exp8 / iris_vm_exp16, the one vector exp
-   Not a header to include anywhere else.
+   It #undefs them all at its end. Not a header to include anywhere else.
 
    How each function is computed, and its worst error against double-precision libm found
    in a sweep of 4M points per function over its useful range (AVX2 and AVX-512 agree).
@@ -168,3 +168,31 @@ static TGT void SFX(binary_vs)(iris_binop op, const float *a, float s, float *d,
     }
 #undef BIN_LOOP
 }
+
+/* the vocabulary is defined afresh for each width */
+#undef VF
+#undef VM
+#undef W
+#undef TGT
+#undef SFX
+#undef V_LD
+#undef V_ST
+#undef V_SET
+#undef V_ADD
+#undef V_SUB
+#undef V_MUL
+#undef V_DIV
+#undef V_SQRT
+#undef V_FMA
+#undef V_FNMA
+#undef V_MIN
+#undef V_MAX
+#undef V_ROUND
+#undef V_EXP
+#undef V_XOR
+#undef V_ABS
+#undef V_SIGNBIT
+#undef V_GT
+#undef V_GE
+#undef V_SEL
+#undef V_POW2
