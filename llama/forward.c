@@ -101,6 +101,8 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
         q = iris_rope(ctx, iris_reshape(ctx, q, 3, (int64_t[]){n, H, D}), pos, rope);
         k = iris_rope(ctx, iris_reshape(ctx, k, 3, (int64_t[]){n, Hk, D}), pos, rope);
         v = iris_reshape(ctx, v, 3, (int64_t[]){n, Hk, D});
+        if (s->kv_store != s->kv_type) /* F16 values kept in an F32 cache (exact mode) */
+            k = iris_copy(ctx, k, s->kv_type), v = iris_copy(ctx, v, s->kv_type);
         iris_copy_into(ctx, iris_narrow(ctx, s->k[l], 0, p0, n), k);
         iris_copy_into(ctx, iris_narrow(ctx, s->v[l], 0, p0, n), v);
         iris_tensor *a = attend(s, l, q, n, p0, mask); /* (n, H*D) */

@@ -3,7 +3,9 @@
    Layout per layer: k, v (n_ctx, n_head_kv, head_dim), F16 by default as in
    llama.cpp. Position p of the sequence is row p, so appending a batch writes
    one contiguous block of rows and attention reads a strided view of rows
-   [0, pos + n). */
+   [0, pos + n). Exact mode stores the F16-rounded values as F32: the same numbers,
+   which its matmuls then read in place instead of converting the whole cache
+   every step (twice the memory). */
 #include <stdlib.h>
 
 #include "model_impl.h"
@@ -39,6 +41,7 @@ iris_status iris_llama_state_new(iris_llama_state **out, const iris_llama *m, in
     s->n_ctx = n_ctx;
     s->kv_type = p.kv_f32 ? IRIS_F32 : IRIS_F16;
     s->exact = p.exact;
+    s->kv_store = p.exact ? IRIS_F32 : s->kv_type;
     for (int l = 0; l < m->hp.n_layer; l++) {
         const iris_llama_layer *L = &m->layers[l];
         const iris_tensor *w[] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
@@ -59,8 +62,8 @@ iris_status iris_llama_state_new(iris_llama_state **out, const iris_llama *m, in
     }
     int64_t shape[3] = {n_ctx, m->hp.n_head_kv, m->hp.head_dim};
     for (int l = 0; l < L; l++) {
-        if ((st = iris_tensor_new(&s->k[l], m->device, s->kv_type, 3, shape)) ||
-            (st = iris_tensor_new(&s->v[l], m->device, s->kv_type, 3, shape))) {
+        if ((st = iris_tensor_new(&s->k[l], m->device, s->kv_store, 3, shape)) ||
+            (st = iris_tensor_new(&s->v[l], m->device, s->kv_store, 3, shape))) {
             iris_llama_state_free(s);
             return st;
         }
