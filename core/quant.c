@@ -49,14 +49,10 @@ static void dequant_q4_1(const iris_block_q4_1 *b, float *y, int64_t nb) {
     }
 }
 
-static inline uint32_t load_u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void dequant_q5_0(const iris_block_q5_0 *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, y += 32) {
         const float d = h2f(b[i].d);
-        const uint32_t qh = load_u32le(b[i].qh);
+        const uint32_t qh = iris_qdot_u32le(b[i].qh);
         for (int j = 0; j < 16; j++) {
             int lo = (b[i].qs[j] & 15) | (int)((qh >> j) & 1) << 4;
             int hi = (b[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -69,7 +65,7 @@ static void dequant_q5_0(const iris_block_q5_0 *b, float *y, int64_t nb) {
 static void dequant_q5_1(const iris_block_q5_1 *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, y += 32) {
         const float d = h2f(b[i].d), m = h2f(b[i].m);
-        const uint32_t qh = load_u32le(b[i].qh);
+        const uint32_t qh = iris_qdot_u32le(b[i].qh);
         for (int j = 0; j < 16; j++) {
             int lo = (b[i].qs[j] & 15) | (int)((qh >> j) & 1) << 4;
             int hi = (b[i].qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
@@ -100,23 +96,12 @@ static void dequant_q2_k(const iris_block_q2_k *b, float *y, int64_t nb) {
     }
 }
 
-/* The 16 six-bit Q3_K scales: low nibbles in bytes 0..7 (lo then hi half), top 2 bits in 8..11. */
-static void q3_k_scales(const uint8_t s[12], int out[16]) {
-    for (int j = 0; j < 16; j++) {
-        int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
-        int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-        out[j] = (lo | hi << 4) - 32;
-    }
-}
-
 /* Q3_K: low 2 bits as Q2_K; bit (k / 32) of hmask[k % 32] set means no -4 offset. */
 static void dequant_q3_k(const iris_block_q3_k *b, float *y, int64_t nb) {
-    int sc[16];
     for (int64_t i = 0; i < nb; i++, y += 256) {
         const float d = h2f(b[i].d);
-        q3_k_scales(b[i].scales, sc);
         for (int e = 0; e < 256; e += 16) {
-            const float dl = d * (float)sc[e / 16];
+            const float dl = d * (float)iris_qdot_q3_k_scale(b[i].scales, e / 16);
             const uint8_t *q = b[i].qs + 32 * (e / 128) + e % 32, *hm = b[i].hmask + e % 32;
             const int shift = 2 * ((e / 32) % 4), hbit = e / 32;
             for (int l = 0; l < 16; l++) {
@@ -127,24 +112,13 @@ static void dequant_q3_k(const iris_block_q3_k *b, float *y, int64_t nb) {
     }
 }
 
-/* Q4_K/Q5_K scale j and min j (6 bits each) from the 12 packed bytes. */
-static inline void k4_scale_min(const uint8_t s[12], int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
-}
-
 /* Q4_K: element 64c + l (l < 32) is the low nibble of qs[32c + l], 64c + 32 + l the high one. */
 static void dequant_q4_k(const iris_block_q4_k *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, y += 256) {
         const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            k4_scale_min(b[i].scales, j, &sc, &m);
+            iris_qdot_k4_scale_min(b[i].scales, j, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
             const uint8_t *q = b[i].qs + 32 * (j / 2);
             const int shift = 4 * (j & 1);
@@ -159,7 +133,7 @@ static void dequant_q5_k(const iris_block_q5_k *b, float *y, int64_t nb) {
         const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
         for (int j = 0; j < 8; j++) {
             int sc, m;
-            k4_scale_min(b[i].scales, j, &sc, &m);
+            iris_qdot_k4_scale_min(b[i].scales, j, &sc, &m);
             const float d1 = d * (float)sc, m1 = dmin * (float)m;
             const uint8_t *q = b[i].qs + 32 * (j / 2);
             const int shift = 4 * (j & 1);
@@ -239,14 +213,6 @@ void iris_dequantize_row(iris_dtype t, const void *src, float *dst, int64_t n) {
 }
 
 /* ------------------------------------------------------------ rounding helpers */
-
-/* Round to nearest, ties to even, for |v| < 2^22 (the K-quant reference's trick; no UB on NaN). */
-static inline int nearest_int(float v) {
-    float t = v + 12582912.f;
-    int32_t i;
-    memcpy(&i, &t, 4);
-    return (i & 0x007fffff) - 0x00400000;
-}
 
 /* C's (int)v for the small ranges the legacy encoders produce; out-of-range and NaN give 0. */
 static inline int trunc_int(float v) { return v > -32768.f && v < 32768.f ? (int)v : 0; }
@@ -376,12 +342,13 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, int rmse_
     }
     float iscale = -nmax / max;
     if (rmse_type == 0) {
-        for (int i = 0; i < n; i++) L[i] = (int8_t)(nmax + MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i]))));
+        for (int i = 0; i < n; i++)
+            L[i] = (int8_t)(nmax + MAXI(-nmax, MINI(nmax - 1, iris_qdot_nearest_int(iscale * x[i]))));
         return 1 / iscale;
     }
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        int l = MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i])));
+        int l = MAXI(-nmax, MINI(nmax - 1, iris_qdot_nearest_int(iscale * x[i])));
         L[i] = (int8_t)(l + nmax);
         float w = x[i] * x[i];
         sumlx += w * x[i] * l;
@@ -394,14 +361,14 @@ static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, int rmse_
         iscale = -(nmax + 0.1f * is) / max;
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
-            int l = MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i])));
+            int l = MAXI(-nmax, MINI(nmax - 1, iris_qdot_nearest_int(iscale * x[i])));
             float w = x[i] * x[i];
             sumlx += w * x[i] * l;
             suml2 += w * l * l;
         }
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; i++)
-                L[i] = (int8_t)(nmax + MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i]))));
+                L[i] = (int8_t)(nmax + MAXI(-nmax, MINI(nmax - 1, iris_qdot_nearest_int(iscale * x[i]))));
             scale = sumlx / suml2;
             best = scale * sumlx;
         }
@@ -424,7 +391,7 @@ static float fit_symmetric_q3(int n, int nmax, const float *x, int8_t *L) {
     const float iscale = -nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        int l = MAXI(-nmax, MINI(nmax - 1, nearest_int(iscale * x[i])));
+        int l = MAXI(-nmax, MINI(nmax - 1, iris_qdot_nearest_int(iscale * x[i])));
         L[i] = (int8_t)l;
         float w = x[i] * x[i];
         sumlx += w * x[i] * l;
@@ -437,7 +404,7 @@ static float fit_symmetric_q3(int n, int nmax, const float *x, int8_t *L) {
             float slx = sumlx - w * x[i] * L[i];
             if (slx > 0) {
                 float sl2 = suml2 - w * L[i] * L[i];
-                int nl = MAXI(-nmax, MINI(nmax - 1, nearest_int(x[i] * sl2 / slx)));
+                int nl = MAXI(-nmax, MINI(nmax - 1, iris_qdot_nearest_int(x[i] * sl2 / slx)));
                 if (nl != L[i]) {
                     slx += w * x[i] * nl;
                     sl2 += w * nl * nl;
@@ -480,7 +447,7 @@ static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t
     float scale = 1 / iscale;
     float best_error = 0;
     for (int i = 0; i < n; i++) {
-        int l = nearest_int(iscale * (x[i] - min));
+        int l = iris_qdot_nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)MAXI(0, MINI(nmax, l));
         float diff = scale * L[i] + min - x[i];
         diff = use_mad ? fabsf(diff) : diff * diff;
@@ -490,7 +457,7 @@ static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t
         iscale = (rmin + rdelta * is + nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            int l = MAXI(0, MINI(nmax, nearest_int(iscale * (x[i] - min))));
+            int l = MAXI(0, MINI(nmax, iris_qdot_nearest_int(iscale * (x[i] - min))));
             Laux[i] = (uint8_t)l;
             sum_l += w[i] * l;
             sum_l2 += w[i] * l * l;
@@ -544,7 +511,7 @@ static void quant_q2_k(const float *x, iris_block_q2_k *b, int64_t nb) {
         }
         if (max_scale > 0) {
             const float iscale = 15.f / max_scale;
-            for (int j = 0; j < 16; j++) b[i].scales[j] = (uint8_t)nearest_int(iscale * scales[j]);
+            for (int j = 0; j < 16; j++) b[i].scales[j] = (uint8_t)iris_qdot_nearest_int(iscale * scales[j]);
             b[i].d = f2h(max_scale / 15.f);
         } else {
             memset(b[i].scales, 0, 16);
@@ -552,7 +519,7 @@ static void quant_q2_k(const float *x, iris_block_q2_k *b, int64_t nb) {
         }
         if (max_min > 0) {
             const float iscale = 15.f / max_min;
-            for (int j = 0; j < 16; j++) b[i].scales[j] |= (uint8_t)(nearest_int(iscale * mins[j]) << 4);
+            for (int j = 0; j < 16; j++) b[i].scales[j] |= (uint8_t)(iris_qdot_nearest_int(iscale * mins[j]) << 4);
             b[i].dmin = f2h(max_min / 15.f);
         } else {
             b[i].dmin = f2h(0.f);
@@ -561,7 +528,8 @@ static void quant_q2_k(const float *x, iris_block_q2_k *b, int64_t nb) {
             const float d = h2f(b[i].d) * (float)(b[i].scales[j] & 15);
             if (d == 0) continue;
             const float dm = h2f(b[i].dmin) * (float)(b[i].scales[j] >> 4);
-            for (int l = 0; l < 16; l++) L[16 * j + l] = (uint8_t)MAXI(0, MINI(3, nearest_int((x[16 * j + l] + dm) / d)));
+            for (int l = 0; l < 16; l++)
+                L[16 * j + l] = (uint8_t)MAXI(0, MINI(3, iris_qdot_nearest_int((x[16 * j + l] + dm) / d)));
         }
         pack_2bit(L, b[i].qs);
     }
@@ -580,7 +548,7 @@ static void quant_q3_k(const float *x, iris_block_q3_k *b, int64_t nb) {
         if (max_scale != 0) {
             const float iscale = -32.f / max_scale;
             for (int j = 0; j < 16; j++) {
-                int l = (int8_t)nearest_int(iscale * scales[j]); /* the reference keeps it in an int8 */
+                int l = (int8_t)iris_qdot_nearest_int(iscale * scales[j]); /* the reference keeps it in an int8 */
                 l = MAXI(-32, MINI(31, l)) + 32;
                 if (j < 8) b[i].scales[j] = (uint8_t)(l & 15);
                 else b[i].scales[j - 8] |= (uint8_t)((l & 15) << 4);
@@ -590,13 +558,11 @@ static void quant_q3_k(const float *x, iris_block_q3_k *b, int64_t nb) {
         } else {
             b[i].d = f2h(0.f);
         }
-        int sc[16];
-        q3_k_scales(b[i].scales, sc);
         for (int j = 0; j < 16; j++) {
-            const float d = h2f(b[i].d) * (float)sc[j];
+            const float d = h2f(b[i].d) * (float)iris_qdot_q3_k_scale(b[i].scales, j);
             if (d == 0) continue;
             for (int l = 0; l < 16; l++)
-                L[16 * j + l] = (int8_t)(MAXI(-4, MINI(3, nearest_int(x[16 * j + l] / d))) + 4);
+                L[16 * j + l] = (int8_t)(MAXI(-4, MINI(3, iris_qdot_nearest_int(x[16 * j + l] / d))) + 4);
         }
         memset(b[i].hmask, 0, 32);
         for (int k = 0; k < 256; k++)
@@ -626,8 +592,8 @@ static void fit_k4_scales(const float *x, int nmax, float rmin, int nstep, uint8
     const float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
     const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     for (int j = 0; j < 8; j++) {
-        uint8_t ls = (uint8_t)nearest_int(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)nearest_int(inv_min * mins[j]);
+        uint8_t ls = (uint8_t)iris_qdot_nearest_int(inv_scale * scales[j]);
+        uint8_t lm = (uint8_t)iris_qdot_nearest_int(inv_min * mins[j]);
         ls = MINI(63, ls);
         lm = MINI(63, lm);
         if (j < 4) {
@@ -643,11 +609,12 @@ static void fit_k4_scales(const float *x, int nmax, float rmin, int nstep, uint8
     *dmin = f2h(max_min / 63.f);
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        k4_scale_min(scales12, j, &sc, &m);
+        iris_qdot_k4_scale_min(scales12, j, &sc, &m);
         const float dd = h2f(*d) * (float)sc;
         if (dd == 0) continue;
         const float dm = h2f(*dmin) * (float)m;
-        for (int l = 0; l < 32; l++) L[32 * j + l] = (uint8_t)MAXI(0, MINI(nmax, nearest_int((x[32 * j + l] + dm) / dd)));
+        for (int l = 0; l < 32; l++)
+            L[32 * j + l] = (uint8_t)MAXI(0, MINI(nmax, iris_qdot_nearest_int((x[32 * j + l] + dm) / dd)));
     }
 }
 
@@ -688,12 +655,12 @@ static void quant_q6_k(const float *x, iris_block_q6_k *b, int64_t nb) {
         }
         const float iscale = -128.f / max_scale;
         b[i].d = f2h(1 / iscale);
-        for (int j = 0; j < 16; j++) b[i].scales[j] = (int8_t)MINI(127, nearest_int(iscale * scales[j]));
+        for (int j = 0; j < 16; j++) b[i].scales[j] = (int8_t)MINI(127, iris_qdot_nearest_int(iscale * scales[j]));
         for (int j = 0; j < 16; j++) {
             const float d = h2f(b[i].d) * (float)b[i].scales[j];
             if (d == 0) continue;
             for (int l = 0; l < 16; l++)
-                L[16 * j + l] = (int8_t)(MAXI(-32, MINI(31, nearest_int(x[16 * j + l] / d))) + 32);
+                L[16 * j + l] = (int8_t)(MAXI(-32, MINI(31, iris_qdot_nearest_int(x[16 * j + l] / d))) + 32);
         }
         for (int h = 0; h < 2; h++)
             for (int l = 0; l < 32; l++) {
@@ -713,7 +680,7 @@ static void quant_q8_k(const float *x, iris_block_q8_k *b, int64_t nb) {
         memset(&b[i], 0, sizeof b[i]);
         if (amax == 0) continue;
         const float iscale = -127.f / max;
-        for (int j = 0; j < 256; j++) b[i].qs[j] = (int8_t)MINI(127, nearest_int(iscale * x[j]));
+        for (int j = 0; j < 256; j++) b[i].qs[j] = (int8_t)MINI(127, iris_qdot_nearest_int(iscale * x[j]));
         for (int g = 0; g < 16; g++) {
             int s = 0;
             for (int l = 0; l < 16; l++) s += b[i].qs[16 * g + l];

@@ -69,10 +69,6 @@ static float dot_i32_scalar(int64_t n, const void *vw, const void *vx) {
     return s;
 }
 
-static inline uint32_t u32le(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static float dot_q4_0_scalar(int64_t n, const void *vw, const void *vx) {
     const iris_block_q4_0 *w = vw;
     const iris_block_q8_0 *x = vx;
@@ -108,7 +104,7 @@ static float dot_q5_0_scalar(int64_t n, const void *vw, const void *vx) {
     const iris_block_q8_0 *x = vx;
     float acc = 0;
     for (int64_t i = 0; i < n / 32; i++) {
-        const uint32_t qh = u32le(w[i].qh);
+        const uint32_t qh = iris_qdot_u32le(w[i].qh);
         int sum = 0;
         for (int j = 0; j < 16; j++) {
             int lo = ((w[i].qs[j] & 15) | (int)((qh >> j) & 1) << 4) - 16;
@@ -125,7 +121,7 @@ static float dot_q5_1_scalar(int64_t n, const void *vw, const void *vx) {
     const iris_block_q8_0 *x = vx;
     float acc = 0;
     for (int64_t i = 0; i < n / 32; i++) {
-        const uint32_t qh = u32le(w[i].qh);
+        const uint32_t qh = iris_qdot_u32le(w[i].qh);
         int sum = 0, sumy = 0;
         for (int j = 0; j < 16; j++) {
             int lo = (w[i].qs[j] & 15) | (int)((qh >> j) & 1) << 4;
@@ -194,22 +190,11 @@ static float dot_q3_k_scalar(int64_t n, const void *vw, const void *vx) {
             for (int l = 0; l < 32; l++) q[32 * j + l] = (int8_t)(q[32 * j + l] - 4 + 4 * ((w[i].hmask[l] >> j) & 1));
         int isum = 0;
         for (int j = 0; j < 16; j++) {
-            int sc = ((j < 8 ? s[j] & 15 : s[j - 8] >> 4) | ((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
-            isum += sc * dot16(q + 16 * j, x[i].qs + 16 * j);
+            isum += iris_qdot_q3_k_scale(s, j) * dot16(q + 16 * j, x[i].qs + 16 * j);
         }
         acc += x[i].d * h2f(w[i].d) * (float)isum;
     }
     return acc;
-}
-
-static inline void k4_scale_min(const uint8_t s[12], int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
-        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
-    }
 }
 
 /* Q4_K and Q5_K: one super-block's dot from its unpacked levels q (0..31). */
@@ -218,7 +203,7 @@ static float k4_block(const uint8_t scales[12], iris_half d, iris_half dmin, con
     int isum = 0, summ = 0;
     for (int j = 0; j < 8; j++) {
         int sc, m;
-        k4_scale_min(scales, j, &sc, &m);
+        iris_qdot_k4_scale_min(scales, j, &sc, &m);
         isum += sc * (dot16(q + 32 * j, x->qs + 32 * j) + dot16(q + 32 * j + 16, x->qs + 32 * j + 16));
         summ += m * (x->bsums[2 * j] + x->bsums[2 * j + 1]);
     }
@@ -294,14 +279,6 @@ static float dot_q8_k_scalar(int64_t n, const void *vw, const void *vx) {
     return acc;
 }
 
-/* Round to nearest even for |v| < 2^22, as _mm256_round_ps does (and no UB on NaN). */
-static inline int round_even(float v) {
-    float t = v + 12582912.f;
-    int32_t i;
-    memcpy(&i, &t, 4);
-    return (i & 0x007fffff) - 0x00400000;
-}
-
 static void quantize_q8_0_scalar(const float *x, iris_block_q8_0 *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++, x += 32) {
         float amax = 0;
@@ -312,7 +289,7 @@ static void quantize_q8_0_scalar(const float *x, iris_block_q8_0 *y, int64_t nb)
         const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
         y[i].d = iris_f32_to_f16(d);
         for (int j = 0; j < 32; j++) {
-            int q = round_even(x[j] * id);
+            int q = iris_qdot_nearest_int(x[j] * id);
             y[i].qs[j] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
         }
     }
@@ -404,7 +381,8 @@ IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) 
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 32; i++) {
         /* q - 16 = nibble - 16 where the fifth bit is clear, nibble where it is set */
-        __m256i a = _mm256_sub_epi8(nibbles32(w[i].qs), _mm256_andnot_si256(bits_to_bytes(u32le(w[i].qh)), sixteen));
+        __m256i hi = bits_to_bytes(iris_qdot_u32le(w[i].qh));
+        __m256i a = _mm256_sub_epi8(nibbles32(w[i].qs), _mm256_andnot_si256(hi, sixteen));
         __m256i p = dot_i8(a, _mm256_loadu_si256((const __m256i *)x[i].qs));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc);
     }

@@ -1,7 +1,8 @@
 /* quant_dot.h - dot products on quantized blocks: one kernel per weight type and SIMD level.
 
    Internal to quant.c (which holds the public API) and to the quant tests and
-   benchmark, which call each SIMD level directly. Every kernel follows ggml's
+   benchmark, which call each SIMD level directly. The block-layout helpers at the
+   end serve both quant.c and the kernels. Every kernel follows ggml's
    scheme: an exact integer dot per block, then scaled by the block's f16
    scales converted to float and summed in float.
 */
@@ -42,6 +43,41 @@ static inline float iris_qdot_h2f(uint16_t h) {
     o |= s;
     memcpy(&f, &o, 4);
     return f;
+}
+
+/* ---- block layouts shared with quant.c's decoders and encoders ---- */
+
+/* The little-endian u32 at p (the fifth bits of Q5_0/Q5_1). */
+static inline uint32_t iris_qdot_u32le(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Round to nearest, ties to even, for |v| < 2^22 (the K-quant reference's trick, as
+   _mm256_round_ps does; no UB on NaN). */
+static inline int iris_qdot_nearest_int(float v) {
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* Q3_K scale j of 16 (six bits, offset removed): low nibbles in bytes 0..7 (lo then hi
+   half), top 2 bits in bytes 8..11. */
+static inline int iris_qdot_q3_k_scale(const uint8_t s[12], int j) {
+    int lo = j < 8 ? s[j] & 15 : s[j - 8] >> 4;
+    int hi = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* Q4_K/Q5_K scale j and min j (6 bits each) from the 12 packed bytes. */
+static inline void iris_qdot_k4_scale_min(const uint8_t s[12], int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 15) | (s[j - 4] >> 6) << 4;
+        *m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+    }
 }
 
 #endif
