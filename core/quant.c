@@ -112,37 +112,30 @@ static void dequant_q3_k(const iris_block_q3_k *b, float *y, int64_t nb) {
     }
 }
 
-/* Q4_K: element 64c + l (l < 32) is the low nibble of qs[32c + l], 64c + 32 + l the high one. */
-static void dequant_q4_k(const iris_block_q4_k *b, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, y += 256) {
-        const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            iris_qdot_k4_scale_min(b[i].scales, j, &sc, &m);
-            const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            const int shift = 4 * (j & 1);
-            for (int l = 0; l < 32; l++) y[32 * j + l] = d1 * (float)((q[l] >> shift) & 15) - m1;
+/* One Q4_K super-block: element 64c + l (l < 32) is the low nibble of qs[32c + l], 64c + 32 + l
+   the high one. Q5_K adds bit j of qh[l] (qh NULL for Q4_K) as the fifth bit of element 32j + l. */
+static void dequant_k4_block(iris_half hd, iris_half hdmin, const uint8_t scales[12], const uint8_t *qs,
+                             const uint8_t *qh, float *y) {
+    const float d = h2f(hd), dmin = h2f(hdmin);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        iris_qdot_k4_scale_min(scales, j, &sc, &m);
+        const float d1 = d * (float)sc, m1 = dmin * (float)m;
+        const uint8_t *q = qs + 32 * (j / 2);
+        const int shift = 4 * (j & 1);
+        for (int l = 0; l < 32; l++) {
+            int v = ((q[l] >> shift) & 15) | (qh ? ((qh[l] >> j) & 1) << 4 : 0);
+            y[32 * j + l] = d1 * (float)v - m1;
         }
     }
 }
 
-/* Q5_K: as Q4_K, plus bit j of qh[l] as the fifth bit of element 32j + l. */
+static void dequant_q4_k(const iris_block_q4_k *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, y += 256) dequant_k4_block(b[i].d, b[i].dmin, b[i].scales, b[i].qs, NULL, y);
+}
+
 static void dequant_q5_k(const iris_block_q5_k *b, float *y, int64_t nb) {
-    for (int64_t i = 0; i < nb; i++, y += 256) {
-        const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
-        for (int j = 0; j < 8; j++) {
-            int sc, m;
-            iris_qdot_k4_scale_min(b[i].scales, j, &sc, &m);
-            const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            const uint8_t *q = b[i].qs + 32 * (j / 2);
-            const int shift = 4 * (j & 1);
-            for (int l = 0; l < 32; l++) {
-                int v = ((q[l] >> shift) & 15) | ((b[i].qh[l] >> j) & 1) << 4;
-                y[32 * j + l] = d1 * (float)v - m1;
-            }
-        }
-    }
+    for (int64_t i = 0; i < nb; i++, y += 256) dequant_k4_block(b[i].d, b[i].dmin, b[i].scales, b[i].qs, b[i].qh, y);
 }
 
 /* Q6_K: in each half h of 128, element 64s + l (l < 64) is nibble s of ql[64h + l], with its
