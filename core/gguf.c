@@ -20,6 +20,8 @@ static const int elem_size[IRIS_GGUF_TYPE_COUNT] = {
     [IRIS_GGUF_U64] = 8, [IRIS_GGUF_I64] = 8, [IRIS_GGUF_F64] = 8,
 };
 
+int iris_gguf_type_size(iris_gguf_type t) { return (unsigned)t < IRIS_GGUF_TYPE_COUNT ? elem_size[t] : 0; }
+
 const char *iris_gguf_type_name(iris_gguf_type t) {
     static const char *names[IRIS_GGUF_TYPE_COUNT] = {"u8",  "i8",   "u16",    "i16",   "u32", "i32", "f32",
                                                       "bool", "string", "array", "u64", "i64", "f64"};

@@ -70,6 +70,8 @@ typedef enum iris_gguf_type {
 
 /* "u32", "string", "array", ... */
 const char *iris_gguf_type_name(iris_gguf_type t);
+/* Bytes of one value of a number or bool type; 0 for string, array and unknown types. */
+int iris_gguf_type_size(iris_gguf_type t);
 
 /* A string from the file, copied with a NUL appended (it may itself contain NULs). */
 typedef struct iris_gguf_str {

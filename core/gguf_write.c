@@ -157,19 +157,9 @@ iris_status iris_gguf_writer_set_str(iris_gguf_writer *w, const char *key, const
     return set_encoded(w, key, IRIS_GGUF_STRING, &b);
 }
 
-static int fixed_size(iris_gguf_type t) {
-    switch (t) {
-    case IRIS_GGUF_U8: case IRIS_GGUF_I8: case IRIS_GGUF_BOOL: return 1;
-    case IRIS_GGUF_U16: case IRIS_GGUF_I16: return 2;
-    case IRIS_GGUF_U32: case IRIS_GGUF_I32: case IRIS_GGUF_F32: return 4;
-    case IRIS_GGUF_U64: case IRIS_GGUF_I64: case IRIS_GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
 iris_status iris_gguf_writer_set_array(iris_gguf_writer *w, const char *key, iris_gguf_type elem,
                                        const void *elems, uint64_t n) {
-    int sz = fixed_size(elem);
+    int sz = iris_gguf_type_size(elem);
     if (!sz)
         return iris_fail(IRIS_ERR_ARG, "gguf writer: '%s': set_array takes numbers or bools, not %s", key ? key : "",
                          iris_gguf_type_name(elem));
