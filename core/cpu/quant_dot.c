@@ -12,10 +12,9 @@
 
 #include <math.h>
 
-#include "cpu.h"
+#include "vecmath.h"
 
 #if defined(IRIS_X86)
-#include <immintrin.h>
 #define IRIS_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
 #endif
 
@@ -298,13 +297,6 @@ static void quantize_q8_0_scalar(const float *x, iris_block_q8_0 *y, int64_t nb)
 /* ============================================================ AVX2 */
 #if defined(IRIS_X86)
 
-IRIS_AVX2 static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* 8 int32 sums of 4 products each of signed bytes a and b (|b| <= 127). */
 IRIS_AVX2 static inline __m256i dot_i8(__m256i a, __m256i b) {
     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
@@ -322,7 +314,7 @@ IRIS_AVX2 static float dot_f32_avx2(int64_t n, const void *vw, const void *vx) {
         a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float s = iris_vm_hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++) s += w[i] * x[i];
     return s;
 }
@@ -338,7 +330,7 @@ IRIS_AVX2 static float dot_f16_avx2(int64_t n, const void *vw, const void *vx) {
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LDH(w + i), LDH(x + i), a0);
 #undef LDH
-    float s = hsum8(_mm256_add_ps(a0, a1));
+    float s = iris_vm_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += _cvtsh_ss(w[i]) * _cvtsh_ss(x[i]);
     return s;
 }
@@ -355,7 +347,7 @@ IRIS_AVX2 static float dot_bf16_avx2(int64_t n, const void *vw, const void *vx) 
     }
     for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LDB(w + i), _mm256_loadu_ps(x + i), a0);
 #undef LDB
-    float s = hsum8(_mm256_add_ps(a0, a1));
+    float s = iris_vm_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++) s += bf2f(w[i]) * x[i];
     return s;
 }
@@ -386,7 +378,7 @@ IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) 
         __m256i p = dot_i8(a, _mm256_loadu_si256((const __m256i *)x[i].qs));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(w[i].d) * _cvtsh_ss(x[i].d)), _mm256_cvtepi32_ps(p), acc);
     }
-    return hsum8(acc);
+    return iris_vm_hsum8(acc);
 }
 
 /* The integer kernels are written once as macros and compiled twice: for AVX2, and for
@@ -424,7 +416,7 @@ IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) 
             const __m256i p = Q4DOT(nibbles32(w[i].qs), _mm256_loadu_si256((const __m256i *)x[i].qs));      \
             acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p), acc0);                          \
         }                                                                                                   \
-        return hsum8(_mm256_add_ps(acc0, acc1));                                                            \
+        return iris_vm_hsum8(_mm256_add_ps(acc0, acc1));                                                            \
     }
 
 #define DEF_DOT_Q8_0(NAME, ATTR, I8DOT)                                                                     \
@@ -446,7 +438,7 @@ IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) 
                                     _mm256_loadu_si256((const __m256i *)x[i].qs));                          \
             acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p), acc0);                          \
         }                                                                                                   \
-        return hsum8(_mm256_add_ps(acc0, acc1));                                                            \
+        return iris_vm_hsum8(_mm256_add_ps(acc0, acc1));                                                            \
     }
 
 /* The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K block, in order. */
@@ -497,7 +489,7 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
         }                                                                                                   \
         acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));                                             \
         acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));                                                  \
-        return hsum8(acc) - _mm_cvtss_f32(acc_m);                                                           \
+        return iris_vm_hsum8(acc) - _mm_cvtss_f32(acc_m);                                                           \
     }
 
 #define DEF_DOT_Q5_K(NAME, ATTR, WACC)                                                                      \
@@ -528,7 +520,7 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
         }                                                                                                   \
         acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));                                             \
         acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));                                                  \
-        return hsum8(acc) - _mm_cvtss_f32(acc_m);                                                           \
+        return iris_vm_hsum8(acc) - _mm_cvtss_f32(acc_m);                                                           \
     }
 
 /* Q6_K: each half of 128 elements unpacks into four 32-element groups k (layout in quant.c);
@@ -571,7 +563,7 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
             }                                                                                               \
             acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * _cvtsh_ss(w[i].d)), _mm256_cvtepi32_ps(sumi), acc); \
         }                                                                                                   \
-        return hsum8(acc);                                                                                  \
+        return iris_vm_hsum8(acc);                                                                                  \
     }
 
 DEF_DOT_Q4_0(dot_q4_0_avx2, IRIS_AVX2, Q4DOT_AVX2)
@@ -587,10 +579,7 @@ IRIS_AVX2 static void quantize_q8_0_avx2(const float *x, iris_block_q8_0 *y, int
         for (int k = 0; k < 4; k++) v[k] = _mm256_loadu_ps(x + 8 * k);
         __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
                                  _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        const float amax = iris_vm_hmax8(m);
         y[i].d = iris_f32_to_f16(amax / 127.f);
         const __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.f / amax : 0.0f);
         __m256i q[4];
@@ -612,10 +601,7 @@ IRIS_AVX2 static void quantize_q8_k_avx2(const float *x, iris_block_q8_k *y, int
     for (int64_t i = 0; i < nb; i++, x += 256) {
         __m256 m = _mm256_setzero_ps();
         for (int k = 0; k < 32; k++) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)));
-        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-        const float amax = _mm_cvtss_f32(m4);
+        const float amax = iris_vm_hmax8(m);
         memset(&y[i], 0, sizeof y[i]);
         if (amax == 0) continue;
         float max = 0;
@@ -664,7 +650,7 @@ IRIS_AVX512 static float dot_f32_avx512(int64_t n, const void *vw, const void *v
     }
     if (i < n) { /* masked tail: up to 31 elements */
         for (int k = 0; k < 2 && i < n; k++, i += 16) {
-            const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+            const __mmask16 mk = iris_vm_tail16(n - i < 16 ? n - i : 16);
             a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, w + i), _mm512_maskz_loadu_ps(mk, x + i), a0);
         }
     }
@@ -682,7 +668,7 @@ IRIS_AVX512 static float dot_f16_avx512(int64_t n, const void *vw, const void *v
     }
 #undef LDH
     for (; i < n; i += 16) {
-        const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 mk = iris_vm_tail16(n - i < 16 ? n - i : 16);
         a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, w + i)),
                              _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mk, x + i)), a0);
     }
@@ -694,7 +680,7 @@ IRIS_AVX512 static float dot_bf16_avx512(int64_t n, const void *vw, const void *
     const float *x = vx;
     __m512 a0 = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
-        const __mmask16 mk = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 mk = iris_vm_tail16(n - i < 16 ? n - i : 16);
         __m512 wf = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mk, w + i)), 16));
         a0 = _mm512_fmadd_ps(wf, _mm512_maskz_loadu_ps(mk, x + i), a0);
     }
