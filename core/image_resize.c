@@ -190,16 +190,17 @@ static inline void hrow(const float *row, float *o, const taps *tx, int dw, int 
 /* Separable resampling of an interleaved u8 or f32 source into f32 or u8. */
 static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, int c, int dw, int dh,
                             iris_resize_mode mode, float *df, uint8_t *d8) {
+    iris_status st = IRIS_ERR_NOMEM;
     taps tx = {0}, ty = {0};
     float *tmp = NULL, *rowf = NULL, *acc = NULL;
     char *used = NULL;
     size_t srow = (size_t)sw * c, trow = (size_t)dw * c;
-    if (make_taps(&tx, sw, dw, mode, 0) || make_taps(&ty, sh, dh, mode, 1)) goto oom;
+    if (make_taps(&tx, sw, dw, mode, 0) || make_taps(&ty, sh, dh, mode, 1)) goto done;
     tmp = malloc((size_t)sh * trow * sizeof(float));
     rowf = malloc(srow * sizeof(float));
     acc = malloc(trow * sizeof(float));
     used = calloc((size_t)sh, 1);
-    if (!tmp || !rowf || !acc || !used) goto oom;
+    if (!tmp || !rowf || !acc || !used) goto done;
     for (int k = 0; k < ty.start[dh]; k++) used[ty.idx[k]] = 1; /* rows a downscale never reads are skipped */
     for (int y = 0; y < sh; y++) {
         if (!used[y]) continue;
@@ -225,21 +226,15 @@ static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, 
         else
             for (size_t i = 0; i < trow; i++) d8[(size_t)y * trow + i] = to_u8(acc[i]);
     }
+    st = IRIS_OK;
+done:
     free(acc);
     free(rowf);
     free(tmp);
     free(used);
     taps_free(&tx);
     taps_free(&ty);
-    return IRIS_OK;
-oom:
-    free(acc);
-    free(rowf);
-    free(tmp);
-    free(used);
-    taps_free(&tx);
-    taps_free(&ty);
-    return iris_fail(IRIS_ERR_NOMEM, "resize: out of memory for %dx%d -> %dx%d", sw, sh, dw, dh);
+    return st ? iris_fail(st, "resize: out of memory for %dx%d -> %dx%d", sw, sh, dw, dh) : IRIS_OK;
 }
 
 /* OpenCV's INTER_AREA for u8 when both factors are whole numbers: an
