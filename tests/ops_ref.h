@@ -1,5 +1,6 @@
 /* ops_ref.h - helpers for op tests against reference fixtures: run a body on every SIMD path
-   with 1 and 2 threads, load fixture tensors into the context, compare an output to a fixture.
+   with 1 and 2 threads, load fixture tensors into the context (singly or by case name), compare
+   an output to a fixture.
 
        FOR_PATHS({ iris_tensor *y = iris_rms_norm(ctx, ops_ref_in(ctx, REF, "x"), NULL, 1e-5f);
                    ops_ref_check(REF, y, "y", 1e-5, 1e-5, what); })
@@ -58,6 +59,22 @@ static inline void ops_ref_check(const char *file, const iris_tensor *y, const c
     if (ok) test_close(got, want, n, atol, rtol, __FILE__, __LINE__, what);
     free(want);
     free(got);
+}
+
+/* A named case as the generators write it: inputs "<case>_<part>", the expected output "<case>_y". */
+static inline iris_tensor *ops_case_in(iris_ctx *ctx, const char *file, const char *name, const char *part) {
+    char key[96];
+    snprintf(key, sizeof key, "%s_%s", name, part);
+    return ops_ref_in(ctx, file, key);
+}
+
+/* ops_ref_check of y against "<case>_y"; a failure names the case and the path. */
+static inline void ops_case_check(const char *file, const iris_tensor *y, const char *name, double atol,
+                                  double rtol, const char *path) {
+    char key[96], what[160];
+    snprintf(key, sizeof key, "%s_y", name);
+    snprintf(what, sizeof what, "%s %s", name, path);
+    ops_ref_check(file, y, key, atol, rtol, what);
 }
 
 /* 1 if the op returned NULL with a recorded error containing `needle` (prints the message otherwise). */

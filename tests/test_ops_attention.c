@@ -7,20 +7,11 @@
 
 #define REF "ops_attention.safetensors"
 
-static iris_tensor *part(iris_ctx *ctx, const char *name, const char *p) {
-    char key[96];
-    snprintf(key, sizeof key, "%s_%s", name, p);
-    return ops_ref_in(ctx, REF, key);
-}
-
 static void attn_case(iris_ctx *ctx, const char *name, float scale, int causal, int offset, const char *path) {
-    char key[96], what[160];
     iris_attn_params p = {.scale = scale, .causal = causal, .causal_offset = offset};
-    iris_tensor *y = iris_attention(ctx, part(ctx, name, "q"), part(ctx, name, "k"), part(ctx, name, "v"),
-                                    part(ctx, name, "mask"), p);
-    snprintf(key, sizeof key, "%s_y", name);
-    snprintf(what, sizeof what, "%s %s", name, path);
-    ops_ref_check(REF, y, key, 2e-5, 1e-4, what);
+    iris_tensor *y = iris_attention(ctx, ops_case_in(ctx, REF, name, "q"), ops_case_in(ctx, REF, name, "k"),
+                                    ops_case_in(ctx, REF, name, "v"), ops_case_in(ctx, REF, name, "mask"), p);
+    ops_case_check(REF, y, name, 2e-5, 1e-4, path);
 }
 
 TEST(attention_matches_torch) {

@@ -5,24 +5,12 @@
 
 #define REF "ops_norm.safetensors"
 
-static iris_tensor *in(iris_ctx *ctx, const char *name, const char *part) {
-    char key[96];
-    snprintf(key, sizeof key, "%s_%s", name, part);
-    return ops_ref_in(ctx, REF, key);
-}
-
-static void check_ref(const iris_tensor *y, const char *name, double atol, double rtol, const char *path) {
-    char key[96], what[160];
-    snprintf(key, sizeof key, "%s_y", name);
-    snprintf(what, sizeof what, "%s %s", name, path);
-    ops_ref_check(REF, y, key, atol, rtol, what);
-}
-
 static void group_case(iris_ctx *ctx, const char *name, int groups, float eps, int transposed, const char *path) {
-    iris_tensor *x = in(ctx, name, "x");
+    iris_tensor *x = ops_case_in(ctx, REF, name, "x");
+    iris_tensor *g = ops_case_in(ctx, REF, name, "gamma"), *b = ops_case_in(ctx, REF, name, "beta");
     if (transposed) x = iris_transpose(ctx, x, -1, -2);
-    iris_tensor *y = iris_group_norm(ctx, x, groups, in(ctx, name, "gamma"), in(ctx, name, "beta"), eps);
-    check_ref(y, name, 2e-5, 2e-5, path);
+    iris_tensor *y = iris_group_norm(ctx, x, groups, g, b, eps);
+    ops_case_check(REF, y, name, 2e-5, 2e-5, path);
 }
 
 TEST(group_norm_matches_torch) {
@@ -36,11 +24,10 @@ TEST(group_norm_matches_torch) {
 }
 
 static void layer_case(iris_ctx *ctx, const char *name, float eps, int transposed, int rms, const char *path) {
-    iris_tensor *x = in(ctx, name, "x");
+    iris_tensor *x = ops_case_in(ctx, REF, name, "x"), *g = ops_case_in(ctx, REF, name, "gamma");
     if (transposed) x = iris_transpose(ctx, x, -1, -2);
-    iris_tensor *y = rms ? iris_rms_norm(ctx, x, in(ctx, name, "gamma"), eps)
-                         : iris_layer_norm(ctx, x, in(ctx, name, "gamma"), in(ctx, name, "beta"), eps);
-    check_ref(y, name, 2e-5, 2e-5, path);
+    iris_tensor *y = rms ? iris_rms_norm(ctx, x, g, eps) : iris_layer_norm(ctx, x, g, ops_case_in(ctx, REF, name, "beta"), eps);
+    ops_case_check(REF, y, name, 2e-5, 2e-5, path);
 }
 
 TEST(layer_norm_matches_torch) {
@@ -63,8 +50,8 @@ TEST(rms_norm_matches_torch) {
 }
 
 static void softmax_case(iris_ctx *ctx, const char *name, float scale, const char *path) {
-    iris_tensor *y = iris_softmax(ctx, in(ctx, name, "x"), scale, in(ctx, name, "mask"));
-    check_ref(y, name, 1e-6, 2e-6, path);
+    iris_tensor *y = iris_softmax(ctx, ops_case_in(ctx, REF, name, "x"), scale, ops_case_in(ctx, REF, name, "mask"));
+    ops_case_check(REF, y, name, 1e-6, 2e-6, path);
 }
 
 TEST(softmax_matches_torch) {
@@ -76,11 +63,11 @@ TEST(softmax_matches_torch) {
         softmax_case(ctx, "sm_long", 1.0f, what);
         softmax_case(ctx, "sm_one", 1.0f, what);
         /* causal is a backend option (ip[0]) used by fused callers: run the call directly */
-        iris_tensor *x = in(ctx, "sm_causal", "x");
+        iris_tensor *x = ops_case_in(ctx, REF, "sm_causal", "x");
         iris_op_call c = {.op = IRIS_OP_SOFTMAX, .src = {x}, .ip = {1}, .fp = {0.7f}};
         c.dst = x ? iris_ctx_tensor(ctx, IRIS_F32, x->ndim, x->ne) : NULL;
         CHECK_OK(c.dst ? iris_ctx_run(ctx, &c) : IRIS_ERR_ARG);
-        check_ref(c.dst, "sm_causal", 1e-6, 2e-6, what);
+        ops_case_check(REF, c.dst, "sm_causal", 1e-6, 2e-6, what);
     });
 }
 

@@ -6,17 +6,12 @@
 
 static void rope_case(iris_ctx *ctx, const char *name, int n_dims, int neox, float base, float fs, int view,
                       const char *path) {
-    char kx[64], kp[64], ky[64], what[128];
-    snprintf(kx, sizeof kx, "%s_x", name);
-    snprintf(kp, sizeof kp, "%s_pos", name);
-    snprintf(ky, sizeof ky, "%s_y", name);
-    snprintf(what, sizeof what, "%s %s", name, path);
-    iris_tensor *x = ops_ref_in(ctx, REF, kx);
+    iris_tensor *x = ops_case_in(ctx, REF, name, "x");
     if (view == 1) x = iris_transpose(ctx, x, 1, 2);   /* stored [B, H, L, D] -> [B, L, H, D] */
     if (view == 2) x = iris_transpose(ctx, x, -1, -2); /* stored [L, D, H] -> [L, H, D], D strided */
     iris_rope_params p = {.n_dims = n_dims, .neox = neox, .base = base, .freq_scale = fs};
-    iris_tensor *y = iris_rope(ctx, x, ops_ref_in(ctx, REF, kp), p);
-    ops_ref_check(REF, y, ky, 2e-6, 2e-6, what);
+    iris_tensor *y = iris_rope(ctx, x, ops_case_in(ctx, REF, name, "pos"), p);
+    ops_case_check(REF, y, name, 2e-6, 2e-6, path);
 }
 
 TEST(rope_matches_torch) {
