@@ -49,6 +49,22 @@ static long count_diff(const uint8_t *a, const uint8_t *b, size_t n, int *maxd) 
 
 /* ---- OpenCV references in shared/data ---- */
 
+/* dog.jpg decoded into *img and the f32 reference tensor `rel` (count values), both from shared
+   data; NULL, with nothing loaded, when either file is missing. */
+static float *dog_with_reference(iris_image *img, const char *rel, size_t count) {
+    const char *ip = test_data("images/dog.jpg");
+    if (!ip) return NULL;
+    char ip_copy[4096]; /* test_data reuses its buffer */
+    snprintf(ip_copy, sizeof ip_copy, "%s", ip);
+    const char *tp = test_data(rel);
+    if (!tp) return NULL;
+    float *want = read_f32_file(tp, count);
+    CHECK(want != NULL);
+    if (!want) return NULL;
+    CHECK_OK(iris_image_load(img, ip_copy, NULL));
+    return want;
+}
+
 TEST(image_area_matches_resnet_reference) {
     const char *jp = test_data("resnet/reference/resnet20_logits.json");
     if (!jp) return;
@@ -93,16 +109,10 @@ TEST(image_area_matches_resnet_reference) {
 /* darknet (built with OpenCV image I/O): imread -> u8/255 -> letterbox_image (own
    bilinear resize, 0.5 grey) -> CHW RGB; dog.jpg is 768x576 -> 320x240 at y 40. */
 TEST(image_letterbox_matches_darknet) {
-    const char *ip = test_data("images/dog.jpg");
-    if (!ip) return;
-    char ip_copy[4096];
-    snprintf(ip_copy, sizeof ip_copy, "%s", ip);
-    const char *tp = test_data("yolo/reference/tensors/yolo-fastest-1.1.darknet-letterbox.dog/input_1x3x320x320_f32le.bin");
-    if (!tp) return;
-    float *want = read_f32_file(tp, 3 * 320 * 320);
-    CHECK(want != NULL);
     iris_image img;
-    CHECK_OK(iris_image_load(&img, ip_copy, NULL));
+    float *want = dog_with_reference(
+        &img, "yolo/reference/tensors/yolo-fastest-1.1.darknet-letterbox.dog/input_1x3x320x320_f32le.bin", 3 * 320 * 320);
+    if (!want) return;
     float *hwc = malloc(320 * 320 * 3 * sizeof(float)), *chw = malloc(320 * 320 * 3 * sizeof(float));
     iris_letterbox lb;
     CHECK_OK(iris_image_letterbox_f32(hwc, &img, 320, 320, IRIS_RESIZE_DARKNET, 0.5f, &lb));
@@ -119,17 +129,10 @@ TEST(image_letterbox_matches_darknet) {
 /* OpenCV letterbox (same geometry, cv2.resize INTER_LINEAR on u8 in fixed
    point): our float bilinear rounded to u8 is within one level. */
 TEST(image_letterbox_bilinear_near_opencv) {
-    const char *ip = test_data("images/dog.jpg");
-    if (!ip) return;
-    char ip_copy[4096];
-    snprintf(ip_copy, sizeof ip_copy, "%s", ip);
-    const char *tp = test_data("yolo/reference/tensors/yolo-fastest-1.1.opencv-letterbox.dog/input_1x3x320x320_f32le.bin");
-    if (!tp) return;
-    float *want = read_f32_file(tp, 3 * 320 * 320);
-    CHECK(want != NULL);
-    if (!want) return;
     iris_image img, box;
-    CHECK_OK(iris_image_load(&img, ip_copy, NULL));
+    float *want = dog_with_reference(
+        &img, "yolo/reference/tensors/yolo-fastest-1.1.opencv-letterbox.dog/input_1x3x320x320_f32le.bin", 3 * 320 * 320);
+    if (!want) return;
     iris_letterbox lb;
     CHECK_OK(iris_image_letterbox(&box, &img, 320, 320, IRIS_RESIZE_BILINEAR, 128, &lb));
     float *chw = malloc(320 * 320 * 3 * sizeof(float));
@@ -155,17 +158,10 @@ TEST(image_letterbox_bilinear_near_opencv) {
 /* FastestDet input: BGR, cv2.resize INTER_AREA 768x576 -> 352x352 (non-integer
    factors: fractional overlaps), /255, CHW. */
 TEST(image_area_fractional_matches_opencv) {
-    const char *ip = test_data("images/dog.jpg");
-    if (!ip) return;
-    char ip_copy[4096];
-    snprintf(ip_copy, sizeof ip_copy, "%s", ip);
-    const char *tp = test_data("yolo/reference/tensors/FastestDet.opencv.dog/input_1x3x352x352_f32le.bin");
-    if (!tp) return;
-    float *want = read_f32_file(tp, 3 * 352 * 352);
-    CHECK(want != NULL);
-    if (!want) return;
     iris_image img, small;
-    CHECK_OK(iris_image_load(&img, ip_copy, NULL));
+    float *want = dog_with_reference(&img, "yolo/reference/tensors/FastestDet.opencv.dog/input_1x3x352x352_f32le.bin",
+                                     3 * 352 * 352);
+    if (!want) return;
     CHECK_OK(iris_image_resize(&small, &img, 352, 352, IRIS_RESIZE_AREA));
     float *chw = malloc(352 * 352 * 3 * sizeof(float));
     iris_normalize bgr = {.mean = {0, 0, 0}, .std = {1, 1, 1}, .bgr = 1};
