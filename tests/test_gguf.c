@@ -972,6 +972,16 @@ TEST(gguf_writer_roundtrip) {
     unlink(path);
 }
 
+/* Every tensor of src added to w by name, in file order. */
+static void add_all_tensors(iris_gguf_writer *w, const iris_gguf *src) {
+    for (int64_t i = 0; i < src->n_tensors; i++) {
+        iris_tensor *t = NULL;
+        CHECK_OK(iris_gguf_tensor(src, src->tensors[i].name, &t));
+        if (t) CHECK_OK(iris_gguf_writer_add_tensor(w, src->tensors[i].name, t->dtype, t->ndim, t->ne, t->data));
+        iris_tensor_free(t);
+    }
+}
+
 /* Rewriting a gguf-py file with our writer (all kvs copied, all tensors re-added
    in the same order) must give back exactly the bytes gguf-py wrote. */
 TEST(gguf_writer_reproduces_gguf_py_bytes) {
@@ -983,12 +993,7 @@ TEST(gguf_writer_reproduces_gguf_py_bytes) {
     iris_gguf_writer *w = NULL;
     CHECK_OK(iris_gguf_writer_new(&w));
     CHECK_OK(iris_gguf_writer_copy_kvs(w, &src));
-    for (int64_t i = 0; i < src.n_tensors; i++) {
-        iris_tensor *t = NULL;
-        CHECK_OK(iris_gguf_tensor(&src, src.tensors[i].name, &t));
-        if (t) CHECK_OK(iris_gguf_writer_add_tensor(w, src.tensors[i].name, t->dtype, t->ndim, t->ne, t->data));
-        iris_tensor_free(t);
-    }
+    add_all_tensors(w, &src);
     CHECK_OK(iris_gguf_writer_write(w, path));
     iris_gguf_writer_free(w);
     size_t n1 = 0, n2 = 0;
@@ -1021,12 +1026,7 @@ TEST(gguf_writer_copies_real_model) {
     CHECK_OK(iris_gguf_writer_set_str(w, "general.name", "stories260K-copy"));
     CHECK_OK(iris_gguf_writer_set_u32(w, "iris.test", 42));
     CHECK_INT(iris_gguf_writer_copy_kv(w, &src, "no.such.key"), IRIS_ERR_NOT_FOUND);
-    for (int64_t i = 0; i < src.n_tensors; i++) {
-        iris_tensor *t = NULL;
-        CHECK_OK(iris_gguf_tensor(&src, src.tensors[i].name, &t));
-        if (t) CHECK_OK(iris_gguf_writer_add_tensor(w, src.tensors[i].name, t->dtype, t->ndim, t->ne, t->data));
-        iris_tensor_free(t);
-    }
+    add_all_tensors(w, &src);
     CHECK_OK(iris_gguf_writer_write(w, path));
     iris_gguf_writer_free(w);
     iris_gguf g;
