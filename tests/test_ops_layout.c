@@ -27,6 +27,17 @@ static iris_tensor *ref_as(iris_ctx *ctx, const char *name, iris_dtype dt) {
     return t;
 }
 
+/* y has half type dt and equals fixture `name` rounded to dt. */
+static void check_rounded(const iris_tensor *y, const char *name, iris_dtype dt, const char *what) {
+    CHECK(y && y->dtype == dt);
+    int64_t n;
+    float *want = test_ref_f32(REF, name, &n), *got = test_read_f32(y);
+    for (int64_t i = 0; want && i < n; i++)
+        want[i] = dt == IRIS_F16 ? iris_f16_to_f32(iris_f32_to_f16(want[i])) : iris_bf16_to_f32(iris_f32_to_bf16(want[i]));
+    test_close(got, want, n, 0, 0, __FILE__, __LINE__, what);
+    free(want), free(got);
+}
+
 TEST(layout_permute_matches_torch) {
     static const struct {
         const char *in, *out;
@@ -54,13 +65,7 @@ TEST(layout_permute_matches_torch) {
 TEST(layout_permute_keeps_half_types) {
     FOR_PATHS({
         iris_tensor *h = iris_copy(ctx, ops_ref_in(ctx, REF, "x4"), IRIS_BF16);
-        iris_tensor *y = iris_permute(ctx, h, (const int[]){3, 2, 1, 0});
-        CHECK(y && y->dtype == IRIS_BF16);
-        int64_t n;
-        float *want = test_ref_f32(REF, "x4_p3210", &n), *got = test_read_f32(y);
-        for (int64_t i = 0; want && i < n; i++) want[i] = iris_bf16_to_f32(iris_f32_to_bf16(want[i]));
-        test_close(got, want, n, 0, 0, __FILE__, __LINE__, what);
-        free(want), free(got);
+        check_rounded(iris_permute(ctx, h, (const int[]){3, 2, 1, 0}), "x4_p3210", IRIS_BF16, what);
     });
 }
 
@@ -83,12 +88,7 @@ TEST(layout_concat_matches_torch) {
         ops_ref_check(REF, iris_concat(ctx, av, ops_ref_in(ctx, REF, "cat_b2"), 2), "cat_2", 0, 0, what);
         /* f16 inputs stay f16 */
         iris_tensor *y = iris_concat(ctx, iris_copy(ctx, a, IRIS_F16), iris_copy(ctx, ops_ref_in(ctx, REF, "cat_b1"), IRIS_F16), 1);
-        CHECK(y && y->dtype == IRIS_F16);
-        int64_t n;
-        float *want = test_ref_f32(REF, "cat_1", &n), *got = test_read_f32(y);
-        for (int64_t i = 0; want && i < n; i++) want[i] = iris_f16_to_f32(iris_f32_to_f16(want[i]));
-        test_close(got, want, n, 0, 0, __FILE__, __LINE__, what);
-        free(want), free(got);
+        check_rounded(y, "cat_1", IRIS_F16, what);
     });
 }
 
