@@ -885,13 +885,16 @@ static int valid_lines(const char *text, int *n_bad) {
     return n;
 }
 
+/* A fresh temporary folder in dir and "<dir>/out.jsonl" in path; 0 after a failed check. */
+static int jsonl_temp(char *dir, size_t dn, char *path, size_t pn) {
+    if (!make_temp_dir(dir, dn)) return CHECK_MSG(0, "mkdtemp failed");
+    snprintf(path, pn, "%s/out.jsonl", dir);
+    return 1;
+}
+
 TEST(cli_jsonl_resume_torn_line) {
     char dir[512], path[600];
-    if (!make_temp_dir(dir, sizeof dir)) {
-        CHECK_MSG(0, "mkdtemp failed");
-        return;
-    }
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    if (!jsonl_temp(dir, sizeof dir, path, sizeof path)) return;
     static const char torn[] = "{\"file\":\"a.jpg\",\"top\":1}\n{\"file\":\"b.jpg\",\"top\":2}\n{\"file\":\"c.jp";
     write_file(path, torn, sizeof torn - 1);
 
@@ -934,11 +937,7 @@ TEST(cli_jsonl_resume_torn_line) {
 
 TEST(cli_jsonl_resume_no_duplicates) {
     char dir[512], path[600];
-    if (!make_temp_dir(dir, sizeof dir)) {
-        CHECK_MSG(0, "mkdtemp failed");
-        return;
-    }
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    if (!jsonl_temp(dir, sizeof dir, path, sizeof path)) return;
     const char *inputs[13] = {"p/01.jpg", "p/02.jpg", "p/03.jpg", "p/04.jpg", "p/05.jpg", "p/06.jpg", "p/07.jpg",
                               "p/08.jpg", "p/09.jpg", "p/10.jpg", "p/11.jpg", "p/12.jpg", "p/13.jpg"};
     /* three runs, each stopped early, then one that finishes */
@@ -994,11 +993,7 @@ TEST(cli_jsonl_resume_no_duplicates) {
 
 TEST(cli_jsonl_odd_files) {
     char dir[512], path[600];
-    if (!make_temp_dir(dir, sizeof dir)) {
-        CHECK_MSG(0, "mkdtemp failed");
-        return;
-    }
-    snprintf(path, sizeof path, "%s/out.jsonl", dir);
+    if (!jsonl_temp(dir, sizeof dir, path, sizeof path)) return;
     /* junk and key-less lines are ignored (one warning), a long line is read whole,
        another key can name the input */
     size_t big = 200000;
