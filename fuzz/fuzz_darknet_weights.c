@@ -3,12 +3,9 @@
 #include <stdint.h>
 
 #include "../core/darknet.h"
+#include "fuzz.h"
 
 static volatile float sink;
-
-/* UBSan is built in recover mode; make any finding stop the run like ASan does. */
-const char *__ubsan_default_options(void);
-const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     iris_darknet_weights w;

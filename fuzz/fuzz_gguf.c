@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../core/gguf.h"
+#include "fuzz.h"
 
 static volatile uint64_t sink;
 
@@ -20,10 +21,6 @@ static void walk(const iris_gguf_value *a, int depth) {
         if (item) walk(item, depth + 1);
     }
 }
-
-/* UBSan is built in recover mode; make any finding stop the run like ASan does. */
-const char *__ubsan_default_options(void);
-const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     iris_gguf g;

@@ -5,12 +5,9 @@
 #include <string.h>
 
 #include "../core/image.h"
+#include "fuzz.h"
 
 static volatile uint64_t sink;
-
-/* UBSan is built in recover mode; make any finding stop the run like ASan does. */
-const char *__ubsan_default_options(void);
-const char *__ubsan_default_options(void) { return "halt_on_error=1:print_stacktrace=1"; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sink += (uint64_t)iris_image_sniff(data, size);
