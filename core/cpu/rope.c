@@ -19,11 +19,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "cpu.h"
-
-#if defined(IRIS_X86)
-#include <immintrin.h>
-#endif
+#include "vecmath.h"
 
 typedef struct {
     iris_cpu *cpu;
@@ -129,7 +125,7 @@ static void rope_rows(void *arg, int64_t r0, int64_t r1, int tid) {
             const float *xs = (const float *)src;
             float *y = j->y + (r * j->H + h) * D;
             if (nbD != 4) {
-                for (int64_t d = 0; d < D; d++) memcpy(&buf[d], src + d * nbD, sizeof(float));
+                iris_vm_load_row(IRIS_F32, src, nbD, D, buf);
                 xs = buf;
             }
             int64_t done = 0;
