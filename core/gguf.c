@@ -89,7 +89,7 @@ static iris_status rd_uint(reader *r, int n, uint64_t *v, const char *what) {
 }
 
 static iris_status rd_str(iris_gguf *g, reader *r, iris_gguf_str *s, const char *what) {
-    uint64_t len;
+    uint64_t len = 0;
     iris_status rc = rd_uint(r, 8, &len, what);
     if (rc) return rc;
     if (len > r->size - r->pos)
@@ -149,14 +149,14 @@ static iris_status parse_value(iris_gguf *g, reader *r, uint64_t type, iris_gguf
     v->type = (iris_gguf_type)type;
     if (type == IRIS_GGUF_STRING) return rd_str(g, r, &v->str, what);
     if (type != IRIS_GGUF_ARRAY) {
-        uint64_t x;
+        uint64_t x = 0;
         if ((rc = rd_uint(r, elem_size[type], &x, what))) return rc;
         if (type == IRIS_GGUF_BOOL && x > 1)
             return iris_fail(IRIS_ERR_FORMAT, "%s: %s is a bool with value %llu", r->file, what, (unsigned long long)x);
         set_scalar(v, (iris_gguf_type)type, x);
         return IRIS_OK;
     }
-    uint64_t et, n;
+    uint64_t et = 0, n = 0;
     if ((rc = rd_uint(r, 4, &et, what)) || (rc = rd_uint(r, 8, &n, what))) return rc;
     if (et >= IRIS_GGUF_TYPE_COUNT)
         return iris_fail(IRIS_ERR_FORMAT, "%s: %s is an array of unknown type %llu", r->file, what,
@@ -222,7 +222,7 @@ static iris_status parse_tensor_info(iris_gguf *g, reader *r, int64_t idx, iris_
     if ((rc = rd_name(g, r, &name, what))) return rc;
     t->name = name.s;
     snprintf(what, sizeof what, "tensor '%.60s'", t->name);
-    uint64_t nd, type, off;
+    uint64_t nd = 0, type = 0, off = 0;
     if ((rc = rd_uint(r, 4, &nd, what))) return rc;
     if (nd > IRIS_GGUF_MAX_DIMS)
         return iris_fail(IRIS_ERR_FORMAT, "%s: %s has %llu dims (at most %d)", r->file, what, (unsigned long long)nd,
@@ -231,7 +231,7 @@ static iris_status parse_tensor_info(iris_gguf *g, reader *r, int64_t idx, iris_
     uint64_t count = 1;
     for (int i = 0; i < IRIS_GGUF_MAX_DIMS; i++) t->ne[i] = 1;
     for (int i = 0; i < (int)nd; i++) {
-        uint64_t d;
+        uint64_t d = 0;
         if ((rc = rd_uint(r, 8, &d, what))) return rc;
         if (d > MAX_DIM)
             return iris_fail(IRIS_ERR_FORMAT, "%s: %s has absurd dim %d = %llu", r->file, what, i,
@@ -273,7 +273,7 @@ static iris_status parse_buf(iris_gguf *g, const uint8_t *data, size_t size) {
     if (size < 4 || memcmp(data, "GGUF", 4))
         return iris_fail(IRIS_ERR_FORMAT, "%s: not a GGUF file (no GGUF magic)", file);
     r.pos = 4;
-    uint64_t version, n_tensors, n_kv;
+    uint64_t version = 0, n_tensors = 0, n_kv = 0;
     if ((rc = rd_uint(&r, 4, &version, "the version"))) return rc;
     g->version = (uint32_t)version;
     if (version == 1)
@@ -298,7 +298,7 @@ static iris_status parse_buf(iris_gguf *g, const uint8_t *data, size_t size) {
         iris_gguf_kv *kv = &g->kv[i];
         iris_gguf_str key;
         char what[96];
-        uint64_t type;
+        uint64_t type = 0;
         snprintf(what, sizeof what, "the key of metadata entry %llu", (unsigned long long)i);
         if ((rc = rd_name(g, &r, &key, what))) return rc;
         kv->key = key.s;
@@ -484,7 +484,7 @@ iris_status iris_gguf_get_f64(const iris_gguf *g, const char *key, double *out) 
 }
 
 iris_status iris_gguf_get_f32(const iris_gguf *g, const char *key, float *out) {
-    double d;
+    double d = 0;
     iris_status rc = iris_gguf_get_f64(g, key, &d);
     if (!rc) *out = (float)d;
     return rc;
