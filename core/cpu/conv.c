@@ -18,7 +18,6 @@
    GEMM; they run as a direct kernel over output rows: for every kernel tap, one scaled,
    shifted input row is added to the output row.
 */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -344,30 +343,6 @@ static void tiles_shared(void *arg, int64_t begin, int64_t end, int tid) {
     }
 }
 
-/* Runs fn over items [0, n) one at a time, threads taking the next free item: tiles are few and
-   large (iris_pool_for would hand them out in pairs, leaving one thread two tiles behind). */
-typedef struct {
-    iris_range_fn fn;
-    void *arg;
-    int64_t n;
-    atomic_llong next;
-} each_job;
-
-static void each_worker(void *a, int tid, int nth) {
-    each_job *e = a;
-    (void)nth;
-    for (int64_t i; (i = atomic_fetch_add(&e->next, 1)) < e->n;) e->fn(e->arg, i, i + 1, tid);
-}
-
-static void for_each_tile(iris_cpu *cpu, int64_t n, iris_range_fn fn, void *arg) {
-    if (n <= 1 || cpu->n_threads == 1) {
-        if (n > 0) fn(arg, 0, n, 0);
-        return;
-    }
-    each_job e = {fn, arg, n, 0};
-    iris_pool_run(cpu->pool, each_worker, &e);
-}
-
 static char *conv_scratch(conv_job *j, size_t shared) {
     for (int t = 1; t < j->cpu->n_threads; t++)
         if (!iris_cpu_scratch(j->cpu, t, j->priv)) return NULL;
@@ -400,7 +375,7 @@ static iris_status conv_gemm(conv_job *j) {
         if (!shared) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
         j->apack = (float *)shared;
         iris_pool_for(cpu->pool, j->G * (j->Mpg / j->d.mr), 1, pack_weights, j);
-        for_each_tile(cpu, j->N * j->G * ceil_div(j->P, j->nt), tiles_fused, j);
+        iris_cpu_for_each_tile(cpu, j->N * j->G * ceil_div(j->P, j->nt), tiles_fused, j);
         return IRIS_OK;
     }
 
@@ -439,7 +414,7 @@ static iris_status conv_gemm(conv_job *j) {
                     j->col = j->colbuf;
                     j->ldcol = j->pc;
                 }
-                for_each_tile(cpu, ceil_div(j->Og, j->mt) * j->n_nt, tiles_shared, j);
+                iris_cpu_for_each_tile(cpu, ceil_div(j->Og, j->mt) * j->n_nt, tiles_shared, j);
             }
     return IRIS_OK;
 }

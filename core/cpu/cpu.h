@@ -111,6 +111,9 @@ void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int
 size_t iris_cpu_sgemm_packed_b_work_bytes(int64_t K);
 void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, int64_t lda, const float *Bp,
                              int64_t Np, int64_t n0, float *C, int64_t ldc, void *work);
+/* fn(arg, i, i + 1, tid) for every i in [0, n), threads taking the next item one at a time: for a few
+   large GEMM tiles, which iris_pool_for would hand out in chunks of several. (gemm.c) */
+void iris_cpu_for_each_tile(iris_cpu *cpu, int64_t n, iris_range_fn fn, void *arg);
 /* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */
 void iris_cpu_to_f32(iris_dtype t, const void *src, float *dst, int64_t n);
 /* Applies a fused activation in place (eltwise.c). */

@@ -643,6 +643,30 @@ void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, in
     }
 }
 
+/* ---- one tile at a time ---- */
+
+typedef struct {
+    iris_range_fn fn;
+    void *arg;
+    int64_t n;
+    atomic_llong next;
+} each_job;
+
+static void each_worker(void *a, int tid, int nth) {
+    each_job *e = a;
+    (void)nth;
+    for (int64_t i; (i = atomic_fetch_add(&e->next, 1)) < e->n;) e->fn(e->arg, i, i + 1, tid);
+}
+
+void iris_cpu_for_each_tile(iris_cpu *cpu, int64_t n, iris_range_fn fn, void *arg) {
+    if (n <= 1 || cpu->n_threads == 1) {
+        if (n > 0) fn(arg, 0, n, 0);
+        return;
+    }
+    each_job e = {fn, arg, n, 0};
+    iris_pool_run(cpu->pool, each_worker, &e);
+}
+
 /* ---- threaded driver ---- */
 
 typedef struct {

@@ -213,8 +213,13 @@ iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
         return IRIS_OK;
     }
     j.n_mt = (M + j.tm - 1) / j.tm;
-    int64_t items = j.n_mt * ((N + j.tn - 1) / j.tn);
-    iris_pool_for(cpu->pool, items, 1, linear_tiles, &j);
+    int64_t n_nt = (N + j.tn - 1) / j.tn;
+    if (j.n_mt * n_nt < 4 * cpu->n_threads && n_nt > 1) { /* few tiles: make them equal, a multiple of the threads */
+        int64_t want = (n_nt + cpu->n_threads - 1) / cpu->n_threads * cpu->n_threads;
+        j.tn = ((N + want - 1) / want + 15) / 16 * 16;
+        n_nt = (N + j.tn - 1) / j.tn;
+    }
+    iris_cpu_for_each_tile(cpu, j.n_mt * n_nt, linear_tiles, &j);
     return IRIS_OK;
 }
 
@@ -367,6 +372,6 @@ iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
         memset(j.y, 0, (size_t)(nbat * j.M * j.N) * sizeof(float));
         return IRIS_OK;
     }
-    iris_pool_for(cpu->pool, nbat * j.n_mt * j.n_nt, 1, matmul_tiles, &j);
+    iris_cpu_for_each_tile(cpu, nbat * j.n_mt * j.n_nt, matmul_tiles, &j);
     return IRIS_OK;
 }
