@@ -23,6 +23,7 @@
 
 #include "../quant.h"
 #include "cpu.h"
+#include "vecmath.h"
 
 #ifdef IRIS_X86
 #include <immintrin.h>
@@ -471,12 +472,8 @@ static const float *bias_f32(const iris_tensor *b, float *buf) {
     if (!b) return NULL;
     int64_t n = iris_nelements(b);
     if (b->dtype == IRIS_F32 && (n == 1 || iris_is_contiguous(b))) return b->data;
-    for (int64_t i = 0; i < n; i++) {
-        const char *p = (const char *)b->data + (b->ndim == 1 ? i * b->nb[0] : i * iris_dtype_get(b->dtype)->type_size);
-        buf[i] = b->dtype == IRIS_F32 ? *(const float *)p
-                 : b->dtype == IRIS_F16 ? iris_f16_to_f32(*(const uint16_t *)p)
-                                        : iris_bf16_to_f32(*(const uint16_t *)p);
-    }
+    int64_t es = iris_dtype_get(b->dtype)->type_size; /* 1-d: its stride; otherwise contiguous */
+    iris_vm_load_row(b->dtype, b->data, b->ndim == 1 && n > 1 ? b->nb[0] : es, n, buf);
     return buf;
 }
 

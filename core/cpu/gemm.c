@@ -29,6 +29,7 @@
 #include <strings.h>
 
 #include "cpu.h"
+#include "vecmath.h"
 
 #ifdef IRIS_WITH_OPENBLAS
 #include <cblas.h>
@@ -205,13 +206,6 @@ IRIS_AVX2 static void pack_b_t_avx2(int nr, int64_t kc, int64_t nc, const float 
     }
 }
 
-IRIS_AVX2 static float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
 /* Four rows of B at a time share each load of A; B (the weights) is read once from memory. */
 IRIS_AVX2 static void gemv_t_avx2(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -230,7 +224,7 @@ IRIS_AVX2 static void gemv_t_avx2(int64_t M, int64_t N, int64_t K, float alpha, 
                 s2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b[2] + k), s2);
                 s3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(b[3] + k), s3);
             }
-            float r[4] = {hsum256(s0), hsum256(s1), hsum256(s2), hsum256(s3)};
+            float r[4] = {iris_vm_hsum8(s0), iris_vm_hsum8(s1), iris_vm_hsum8(s2), iris_vm_hsum8(s3)};
             for (int j = 0; j < nb; j++) {
                 for (int64_t k = K8; k < K; k++) r[j] += a[k] * b[j][k];
                 float *c = C + m * ldc + n + j;

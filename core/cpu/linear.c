@@ -12,6 +12,7 @@
 
 #include "../quant.h"
 #include "cpu.h"
+#include "vecmath.h"
 
 #define TILE 256                    /* output tile edge: a 256 x 256 f32 tile is 256 KiB, within L2 */
 #define CONVERT_FLOATS (128 * 1024) /* a converted weight tile stays under 512 KiB */
@@ -53,15 +54,6 @@ static int rows_layout(const iris_tensor *t, int64_t *ld) {
     return 1;
 }
 
-static float elem_f32(iris_dtype t, const char *p) {
-    switch (t) {
-    case IRIS_F32: return *(const float *)p;
-    case IRIS_F16: return iris_f16_to_f32(*(const uint16_t *)p);
-    case IRIS_BF16: return iris_bf16_to_f32(*(const uint16_t *)p);
-    default: return 0;
-    }
-}
-
 /* Contiguous f32 copy of a plain-typed (f32/f16/bf16) tensor with any strides. */
 static void gather_f32(const iris_tensor *t, float *dst) {
     const int64_t *ne = t->ne, *nb = t->nb;
@@ -74,12 +66,7 @@ static void gather_f32(const iris_tensor *t, float *dst) {
             for (int64_t i2 = 0; i2 < dims[2]; i2++) {
                 const char *src =
                     (const char *)t->data + i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
-                if (t->dtype == IRIS_F32 && (n == 1 || nb[nd - 1] == 4))
-                    memcpy(dst, src, (size_t)n * sizeof(float));
-                else if (n == 1 || nb[nd - 1] == (int64_t)iris_dtype_get(t->dtype)->type_size)
-                    iris_cpu_to_f32(t->dtype, src, dst, n);
-                else
-                    for (int64_t k = 0; k < n; k++) dst[k] = elem_f32(t->dtype, src + k * nb[nd - 1]);
+                iris_vm_load_row(t->dtype, src, n == 1 ? iris_dtype_get(t->dtype)->type_size : nb[nd - 1], n, dst);
                 dst += n;
             }
 }
