@@ -105,8 +105,7 @@ for r in range(reps + 1):
     llm.reset()
     t0 = time.perf_counter(); llm.eval(ids); t1 = time.perf_counter()
     for g in range(G):
-        tok = int(llm.scores[llm.n_tokens - 1].argmax())
-        llm.eval([tok])
+        llm.eval([ids[1 + g % (P - 1)]])  # the logits of a random-weight model mean nothing
     t2 = time.perf_counter()
     if r: pp.append(P / (t1 - t0)); tg.append(G / (t2 - t1))
 pp.sort(); tg.sort()
@@ -150,14 +149,18 @@ def main():
                 runs["iris-fast"].append(run_iris(path, a.threads, a.prompt, a.gen, a.reps, True))
             print(typ, "round", r, {k: (v[-1]["pp_tok_s"], v[-1]["tg_tok_s"]) for k, v in runs.items() if v},
                   file=sys.stderr, flush=True)
+        # median of the rounds, and the best single run: on a shared machine the best run is
+        # the one least disturbed by other processes
         results[typ] = {k: {"pp": statistics.median(x["pp_tok_s"] for x in v),
                             "tg": statistics.median(x["tg_tok_s"] for x in v),
+                            "pp_best": max(x["pp_max"] for x in v), "tg_best": max(x["tg_max"] for x in v),
                             "engine": v[0]["engine"]} for k, v in runs.items() if v}
-    print("| type | engine | prompt %d tok/s | generation %d tok/s |" % (a.prompt, a.gen))
+    print("| type | engine | prompt %d tok/s median (best) | generation %d tok/s median (best) |" % (a.prompt, a.gen))
     print("|---|---|---|---|")
     for typ, res in results.items():
         for k, v in res.items():
-            print("| %s | %s | %.1f | %.2f |" % (typ, v["engine"], v["pp"], v["tg"]))
+            print("| %s | %s | %.1f (%.1f) | %.2f (%.2f) |" % (typ, v["engine"], v["pp"], v["pp_best"], v["tg"],
+                                                              v["tg_best"]))
     print(json.dumps(results), file=sys.stderr)
 
 
