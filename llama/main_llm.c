@@ -48,8 +48,14 @@ static const iris_cli_spec spec = {
     .epilog = "examples:\n  llm -m stories260K-q8_0.gguf -p \"Once upon a time\" -n 64\n"
               "  llm -m model.gguf -p \"Q: why is the sky blue?\\nA:\" --temp 0.7 --stop \"Q:\"\n"};
 
+/* With an empty prompt the first word's SentencePiece space has nothing before it to
+   separate: it is dropped, as llama.cpp and llama2.c print it. */
+static int drop_space;
+
 static int print_text(void *user, const char *text, size_t len) {
     (void)user;
+    if (drop_space && len && text[0] == ' ') text++, len--;
+    if (len) drop_space = 0;
     fwrite(text, 1, len, stdout);
     fflush(stdout);
     return 0;
@@ -133,6 +139,7 @@ int main(int argc, char **argv) {
     idlist got = {gen, 0};
     fputs(prompt, stdout);
     fflush(stdout);
+    drop_space = !prompt[0] && iris_vocab_kind_of(m->vocab) == IRIS_VOCAB_SPM;
     iris_llama_gen_stats st;
     if (iris_llama_generate(s, ids, n_ids, &gp, print_text, collect, &got, NULL, &st)) goto fail;
     fputc('\n', stdout);
