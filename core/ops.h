@@ -63,6 +63,7 @@ typedef struct iris_conv2d_params {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
     iris_act act; /* fused after bias */
     float alpha;    /* for IRIS_ACT_LEAKY */
+    const iris_tensor *residual; /* f32, the output's shape, or NULL: y = act(conv(x) + bias + residual) */
 } iris_conv2d_params;
 /* stride s, padding p, dilation 1, groups 1, no activation */
 iris_conv2d_params iris_conv(int stride, int pad);
