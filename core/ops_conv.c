@@ -14,7 +14,7 @@ static int check_nchw(iris_ctx *ctx, const char *op, const iris_tensor *x) {
 }
 
 iris_conv2d_params iris_conv(int stride, int pad) {
-    iris_conv2d_params p = {stride, stride, pad, pad, 1, 1, 1, IRIS_ACT_NONE, 0.0f};
+    iris_conv2d_params p = {stride, stride, pad, pad, 1, 1, 1, IRIS_ACT_NONE, 0.0f, NULL};
     return p;
 }
 
@@ -43,8 +43,14 @@ iris_tensor *iris_conv2d(iris_ctx *ctx, const iris_tensor *x, const iris_tensor 
     if ((int)p.act < 0 || p.act >= IRIS_ACT_COUNT)
         return iris_ctx_fail(ctx, IRIS_ERR_ARG, "conv2d: unknown activation %d", (int)p.act);
     int64_t shape[4] = {N, O, eh / p.stride_h + 1, ew / p.stride_w + 1};
+    const iris_tensor *r = p.residual;
+    if (r && (r->dtype != IRIS_F32 || r->ndim != 4 || r->ne[0] != shape[0] || r->ne[1] != shape[1] ||
+              r->ne[2] != shape[2] || r->ne[3] != shape[3]))
+        return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "conv2d: residual %s does not match the output f32[%lld,%lld,%lld,%lld]",
+                             iris_op_shape(r), (long long)shape[0], (long long)shape[1], (long long)shape[2],
+                             (long long)shape[3]);
     iris_op_call c = {.op = IRIS_OP_CONV2D,
-                      .src = {x, w, b},
+                      .src = {x, w, b, r},
                       .ip = {p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups, (int32_t)p.act},
                       .fp = {p.alpha}};
     c.dst = iris_ctx_tensor(ctx, IRIS_F32, 4, shape);

@@ -105,41 +105,54 @@ typedef struct {
     iris_act act;
     float alpha;
     int wdtype; /* -1: as stored */
+    int res;    /* the fixture has a residual conv_<name>_r */
 } conv_case;
 
 static const conv_case conv_cases[] = {
-    {"k3", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"k1", 1, 1, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"k1_s2", 2, 2, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"k5_p2", 1, 1, 2, 2, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"k7_s2_p3", 2, 2, 3, 3, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"dil2", 1, 1, 2, 2, 2, 1, IRIS_ACT_NONE, 0, -1},
-    {"g2", 1, 1, 1, 1, 1, 2, IRIS_ACT_NONE, 0, -1},
-    {"dw", 1, 1, 1, 1, 1, 8, IRIS_ACT_NONE, 0, -1},
-    {"dw_s2", 2, 2, 1, 1, 1, 6, IRIS_ACT_NONE, 0, -1},
-    {"dw_k5", 1, 1, 2, 2, 1, 4, IRIS_ACT_NONE, 0, -1},
-    {"dw_mult2", 1, 1, 1, 1, 1, 3, IRIS_ACT_NONE, 0, -1},
-    {"c1", 1, 1, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"asym", 2, 1, 0, 2, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"p3", 1, 1, 3, 3, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"deepk", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"f16", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1},
-    {"bf16", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, IRIS_BF16},
-    {"relu", 1, 1, 1, 1, 1, 1, IRIS_ACT_RELU, 0, -1},
-    {"leaky", 1, 1, 0, 0, 1, 1, IRIS_ACT_LEAKY, 0.1f, -1},
-    {"dw_silu", 1, 1, 1, 1, 1, 6, IRIS_ACT_SILU, 0, -1},
+    {"k3", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"k1", 1, 1, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"k1_s2", 2, 2, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"k5_p2", 1, 1, 2, 2, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"k7_s2_p3", 2, 2, 3, 3, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"dil2", 1, 1, 2, 2, 2, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"g2", 1, 1, 1, 1, 1, 2, IRIS_ACT_NONE, 0, -1, 0},
+    {"dw", 1, 1, 1, 1, 1, 8, IRIS_ACT_NONE, 0, -1, 0},
+    {"dw_s2", 2, 2, 1, 1, 1, 6, IRIS_ACT_NONE, 0, -1, 0},
+    {"dw_k5", 1, 1, 2, 2, 1, 4, IRIS_ACT_NONE, 0, -1, 0},
+    {"dw_mult2", 1, 1, 1, 1, 1, 3, IRIS_ACT_NONE, 0, -1, 0},
+    {"c1", 1, 1, 0, 0, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"asym", 2, 1, 0, 2, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"p3", 1, 1, 3, 3, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"deepk", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"f16", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1, 0},
+    {"bf16", 1, 1, 1, 1, 1, 1, IRIS_ACT_NONE, 0, IRIS_BF16, 0},
+    {"relu", 1, 1, 1, 1, 1, 1, IRIS_ACT_RELU, 0, -1, 0},
+    {"leaky", 1, 1, 0, 0, 1, 1, IRIS_ACT_LEAKY, 0.1f, -1, 0},
+    {"dw_silu", 1, 1, 1, 1, 1, 6, IRIS_ACT_SILU, 0, -1, 0},
+    {"res_k1", 1, 1, 0, 0, 1, 1, IRIS_ACT_RELU, 0, -1, 1},
+    {"res_k1_b3", 1, 1, 0, 0, 1, 1, IRIS_ACT_RELU, 0, -1, 1},
+    {"res_k3_s2", 2, 2, 1, 1, 1, 1, IRIS_ACT_NONE, 0, -1, 1},
+    {"res_k3_big", 1, 1, 1, 1, 1, 1, IRIS_ACT_RELU, 0, -1, 1},
+    {"res_g2", 1, 1, 1, 1, 1, 2, IRIS_ACT_LEAKY, 0.1f, -1, 1},
+    {"res_dw", 1, 1, 1, 1, 1, 8, IRIS_ACT_RELU, 0, -1, 1},
 };
 
 static iris_conv2d_params params_of(const conv_case *cc) {
-    iris_conv2d_params p = {cc->sh, cc->sw, cc->ph, cc->pw, cc->dil, cc->dil, cc->groups, cc->act, cc->alpha};
+    iris_conv2d_params p = {cc->sh, cc->sw, cc->ph, cc->pw, cc->dil, cc->dil, cc->groups, cc->act, cc->alpha, NULL};
     return p;
 }
 
 static void run_conv(iris_ctx *ctx, const conv_case *cc, int strided_x, const char *what) {
     iris_tensor *x = part(ctx, "conv", cc->name, "x", -1);
     if (strided_x) x = strided_copy(ctx, x, 2, 3);
+    iris_conv2d_params p = params_of(cc);
+    if (cc->res) { /* strided x goes with a strided residual: its positions are then not one run */
+        p.residual = part(ctx, "conv", cc->name, "r", -1);
+        if (strided_x) p.residual = strided_copy(ctx, p.residual, 2, 3);
+        CHECK_MSG(p.residual != NULL, "conv_%s_r missing", cc->name);
+    }
     iris_tensor *y = iris_conv2d(ctx, x, part(ctx, "conv", cc->name, "w", cc->wdtype),
-                                 part(ctx, "conv", cc->name, "b", -1), params_of(cc));
+                                 part(ctx, "conv", cc->name, "b", -1), p);
     char msg[160];
     snprintf(msg, sizeof msg, "%s%s", what, strided_x ? " strided x" : "");
     check_y(y, "conv", cc->name, 1e-4, msg);
@@ -330,6 +343,15 @@ TEST(conv_pool_errors) {
     ctx = test_ctx(1);
     CHECK(iris_upsample_nearest(ctx, iris_ctx_tensor(ctx, IRIS_F32, 4, xs), 0, 2) == NULL);
     CHECK(iris_ctx_status(ctx) == IRIS_ERR_ARG);
+    ctx = test_ctx(1);
+    x = iris_ctx_tensor(ctx, IRIS_F32, 4, xs);
+    int64_t w1[4] = {4, 6, 1, 1};
+    p = iris_conv(1, 0);
+    p.residual = iris_ctx_tensor(ctx, IRIS_F32, 4, xs); /* [1, 6, 5, 5], the output is [1, 4, 5, 5] */
+    CHECK(iris_conv2d(ctx, x, iris_ctx_tensor(ctx, IRIS_F32, 4, w1), NULL, p) == NULL);
+    CHECK(iris_ctx_status(ctx) == IRIS_ERR_SHAPE);
+    CHECK_MSG(strstr(iris_last_error(), "residual") && strstr(iris_last_error(), "f32[1,4,5,5]"), "message: %s",
+              iris_last_error());
     ctx = test_ctx(1);
     CHECK(iris_conv2d(ctx, NULL, NULL, NULL, iris_conv(1, 1)) == NULL);
     CHECK(iris_ctx_status(ctx) == IRIS_ERR_ARG);

@@ -283,9 +283,11 @@ iris_status iris_resnet_load(iris_resnet **out, const char *path, iris_device de
     return IRIS_OK;
 }
 
-static iris_tensor *conv(iris_ctx *ctx, const iris_tensor *x, const conv_t *c, int relu) {
+/* residual: added before the ReLU (a block's last conv takes the shortcut), or NULL */
+static iris_tensor *conv(iris_ctx *ctx, const iris_tensor *x, const conv_t *c, int relu, const iris_tensor *residual) {
     iris_conv2d_params p = iris_conv(c->stride, c->pad);
     p.act = relu ? IRIS_ACT_RELU : IRIS_ACT_NONE;
+    p.residual = residual;
     return iris_conv2d(ctx, x, c->w, c->b, p);
 }
 
@@ -295,17 +297,17 @@ iris_status iris_resnet_forward(iris_ctx *ctx, const iris_resnet *net, const iri
     if (x->ndim != 4 || x->ne[1] != 3)
         return iris_fail(IRIS_ERR_SHAPE, "%s: input must be [N, 3, H, W]", info->arch);
 
-    iris_tensor *h = conv(ctx, x, &net->stem, 1);
+    iris_tensor *h = conv(ctx, x, &net->stem, 1, NULL);
     if (!info->cifar) h = iris_pool2d(ctx, h, iris_maxpool(3, 2, 1));
 
     for (int i = 0; i < net->n_blocks; i++) {
         const block_t *b = &net->blocks[i];
         iris_mark m = iris_ctx_mark(ctx);
-        iris_tensor *y = conv(ctx, h, &b->c1, 1);
-        y = conv(ctx, y, &b->c2, info->bottleneck);
-        if (info->bottleneck) y = conv(ctx, y, &b->c3, 0);
-        iris_tensor *shortcut = b->has_shortcut ? conv(ctx, h, &b->shortcut, 0) : (iris_tensor *)h;
-        y = iris_relu(ctx, iris_add(ctx, y, shortcut));
+        iris_tensor *shortcut = b->has_shortcut ? conv(ctx, h, &b->shortcut, 0, NULL) : (iris_tensor *)h;
+        iris_tensor *y = conv(ctx, h, &b->c1, 1, NULL);
+        /* the last conv adds the shortcut and applies the block's ReLU */
+        if (info->bottleneck) y = conv(ctx, conv(ctx, y, &b->c2, 1, NULL), &b->c3, 1, shortcut);
+        else y = conv(ctx, y, &b->c2, 1, shortcut);
         /* the block's temporaries die here; only its output stays in the arena */
         h = iris_ctx_keep(ctx, m, y);
     }

@@ -1,4 +1,4 @@
-/* conv.c - 2-D convolution, NCHW, with fused bias and activation.
+/* conv.c - 2-D convolution, NCHW, with fused bias, residual and activation.
 
    Most convolutions become GEMMs: out[O, Ho*Wo] = W[O, C*kh*kw] @ col[C*kh*kw, Ho*Wo], where
    col (im2col) holds the input patch under every output position. Per image and group the
@@ -47,6 +47,8 @@ typedef struct {
     void (*axpy)(float *restrict y, const float *restrict x, float a, int64_t n);
     /* y[i] = relu?(y[i] + b) */
     void (*bias)(float *y, float b, int relu, int64_t n);
+    /* y[i] = relu?(y[i] + b + r[i]): the residual of a ResNet block, added in the same pass */
+    void (*bias_res)(float *restrict y, const float *restrict r, float b, int relu, int64_t n);
     /* n floats into a panel row of w floats (w = the GEMM kernel's nr), zero past n */
     void (*panel)(float *restrict d, const float *restrict s, int64_t n, int w);
     /* short copies (im2col runs are a few dozen floats, where memcpy's call costs more than the copy) */
@@ -62,6 +64,13 @@ static void axpy_c(float *restrict y, const float *restrict x, float a, int64_t 
 static void bias_c(float *y, float b, int relu, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         float v = y[i] + b;
+        y[i] = relu && v < 0 ? 0.0f : v;
+    }
+}
+
+static void bias_res_c(float *restrict y, const float *restrict r, float b, int relu, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i] + b + r[i];
         y[i] = relu && v < 0 ? 0.0f : v;
     }
 }
@@ -122,6 +131,16 @@ IRIS_AVX2 static void bias_avx2(float *y, float b, int relu, int64_t n) {
     bias_c(y + i, b, relu, n - i);
 }
 
+IRIS_AVX2 static void bias_res_avx2(float *restrict y, const float *restrict r, float b, int relu, int64_t n) {
+    __m256 vb = _mm256_set1_ps(b), z = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(y + i), vb), _mm256_loadu_ps(r + i));
+        _mm256_storeu_ps(y + i, relu ? _mm256_max_ps(v, z) : v);
+    }
+    bias_res_c(y + i, r + i, b, relu, n - i);
+}
+
 IRIS_AVX2 static void panel_avx2(float *restrict d, const float *restrict s, int64_t n, int w) {
     if (n == 16 && w == 16) {
         _mm256_store_ps(d, _mm256_loadu_ps(s));
@@ -151,6 +170,15 @@ IRIS_AVX512 static void bias_avx512(float *y, float b, int relu, int64_t n) {
     }
 }
 
+IRIS_AVX512 static void bias_res_avx512(float *restrict y, const float *restrict r, float b, int relu, int64_t n) {
+    __m512 vb = _mm512_set1_ps(b), z = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_add_ps(_mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i), vb), _mm512_maskz_loadu_ps(m, r + i));
+        _mm512_mask_storeu_ps(y + i, m, relu ? _mm512_max_ps(v, z) : v);
+    }
+}
+
 IRIS_AVX512 static void panel_avx512(float *restrict d, const float *restrict s, int64_t n, int w) {
     if (w != 32) {
         panel_c(d, s, n, w);
@@ -164,11 +192,11 @@ IRIS_AVX512 static void panel_avx512(float *restrict d, const float *restrict s,
 #endif
 
 static vec_ops pick_vec_ops(void) {
-    vec_ops v = {axpy_c, bias_c, panel_c, copy_c, copy_s2_c};
+    vec_ops v = {axpy_c, bias_c, bias_res_c, panel_c, copy_c, copy_s2_c};
 #ifdef IRIS_X86
     int s = iris_cpu_simd();
-    if (s >= IRIS_SIMD_AVX512) v = (vec_ops){axpy_avx512, bias_avx512, panel_avx512, copy_avx512, copy_s2_avx512};
-    else if (s >= IRIS_SIMD_AVX2) v = (vec_ops){axpy_avx2, bias_avx2, panel_avx2, copy_avx2, copy_s2_c};
+    if (s >= IRIS_SIMD_AVX512) v = (vec_ops){axpy_avx512, bias_avx512, bias_res_avx512, panel_avx512, copy_avx512, copy_s2_avx512};
+    else if (s >= IRIS_SIMD_AVX2) v = (vec_ops){axpy_avx2, bias_avx2, bias_res_avx2, panel_avx2, copy_avx2, copy_s2_c};
 #endif
     return v;
 }
@@ -186,6 +214,8 @@ typedef struct {
     int64_t ldw;
     iris_dtype wt;
     const float *bias;
+    const float *res; /* residual [N, O, Ho, Wo] or NULL, added before the activation */
+    int64_t rs[4];    /* its strides in floats */
     float *y; /* [N, O, P] */
     iris_act act;
     float alpha;
@@ -239,11 +269,29 @@ static void col_row(const conv_job *j, int64_t n, int64_t g, int64_t k, int64_t 
     }
 }
 
-static void bias_act(const conv_job *j, float *y, int64_t ldy, int64_t row0, int64_t m, int64_t n) {
+/* Epilogue of a tile: rows [row0, row0 + m) x positions [p0, p0 + n) of image im, at y (rows ldy apart):
+   bias, residual, activation, in one pass over the tile while it is in cache. */
+static void bias_act(const conv_job *j, float *y, int64_t ldy, int64_t im, int64_t row0, int64_t p0, int64_t m,
+                     int64_t n) {
     int relu = j->act == IRIS_ACT_RELU;
+    int res_flat = j->res && j->rs[3] == 1 && j->rs[2] == j->Wo; /* positions contiguous in the residual */
     for (int64_t r = 0; r < m; r++) {
         float *yr = y + r * ldy;
-        if (j->bias || relu) j->v.bias(yr, j->bias ? j->bias[row0 + r] : 0.0f, relu, n);
+        float b = j->bias ? j->bias[row0 + r] : 0.0f;
+        if (j->res) {
+            const float *rr = j->res + im * j->rs[0] + (row0 + r) * j->rs[1];
+            if (res_flat) {
+                j->v.bias_res(yr, rr + p0, b, relu, n);
+            } else {
+                for (int64_t q = 0; q < n; q++) {
+                    int64_t p = p0 + q;
+                    float v = yr[q] + b + rr[p / j->Wo * j->rs[2] + p % j->Wo * j->rs[3]];
+                    yr[q] = relu && v < 0 ? 0.0f : v;
+                }
+            }
+        } else if (j->bias || relu) {
+            j->v.bias(yr, b, relu, n);
+        }
         if (j->act != IRIS_ACT_NONE && !relu) iris_cpu_act(j->act, j->alpha, yr, n);
     }
 }
@@ -304,7 +352,7 @@ static void tiles_fused(void *arg, int64_t begin, int64_t end, int tid) {
         int64_t row0 = g * j->Og;
         float *y = j->y + (im * j->O + row0) * j->P + t0;
         iris_cpu_sgemm_packed(j->Og, n, j->K, j->apack + g * j->Mpg * j->Kp, j->Mpg, 0, bt, np, 0, y, j->P);
-        bias_act(j, y, j->P, row0, j->Og, n);
+        bias_act(j, y, j->P, im, row0, t0, j->Og, n);
     }
 }
 
@@ -340,7 +388,7 @@ static void tiles_shared(void *arg, int64_t begin, int64_t end, int tid) {
             iris_cpu_sgemm_packed_b(m, n, j->K, a, lda, j->colbuf, j->Np, t0, y, j->P, work);
         else
             iris_cpu_sgemm_1t(0, m, n, j->K, 1.0f, a, lda, j->col + t0, j->ldcol, 0.0f, y, j->P, work);
-        bias_act(j, y, j->P, row0, m, n);
+        bias_act(j, y, j->P, j->n, row0, j->p0 + t0, m, n);
     }
 }
 
@@ -455,7 +503,7 @@ static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
                 }
             }
         }
-        bias_act(j, yp, j->P, o, 1, j->P);
+        bias_act(j, yp, j->P, n, o, 0, 1, j->P);
     }
 }
 
@@ -479,7 +527,7 @@ static const float *bias_f32(const iris_tensor *b, float *buf) {
 
 iris_status iris_cpu_conv2d(void *state, const iris_op_call *c) {
     iris_cpu *cpu = state;
-    const iris_tensor *x = c->src[0], *w = c->src[1], *b = c->src[2];
+    const iris_tensor *x = c->src[0], *w = c->src[1], *b = c->src[2], *res = c->src[3];
     iris_tensor *y = c->dst;
     conv_job job, *j = &job;
     *j = (conv_job){.cpu = cpu, .v = pick_vec_ops(), .N = x->ne[0], .C = x->ne[1], .H = x->ne[2], .W = x->ne[3],
@@ -493,6 +541,10 @@ iris_status iris_cpu_conv2d(void *state, const iris_op_call *c) {
     j->P = j->Ho * j->Wo;
     j->ldw = (int64_t)iris_row_bytes(w->dtype, j->K);
     for (int d = 0; d < 4; d++) j->xs[d] = x->nb[d] / 4;
+    if (res) {
+        j->res = res->data;
+        for (int d = 0; d < 4; d++) j->rs[d] = res->nb[d] / 4;
+    }
     if (j->N * j->O * j->P == 0) return IRIS_OK;
     if (j->K == 0) return iris_fail(IRIS_ERR_SHAPE, "conv2d: empty kernel");
     float *bbuf = NULL;

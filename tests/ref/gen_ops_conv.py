@@ -4,7 +4,7 @@ Run by hand: /usr/bin/python3 tests/ref/gen_ops_conv.py  (writes tests/ref/ops_c
 References come from torch.nn.functional (conv2d, max_pool2d, avg_pool2d, interpolate with
 mode='nearest'), evaluated in float64 on the float32 (or exactly upcast f16/bf16) inputs.
 bf16 weights are stored as raw uint16 bits in I16 tensors (refio has no BF16 type).
-Case names: conv_<case>_{x,w,b,y}, pool_<case>_{x,y}, up_<case>_{x,y}; the op parameters
+Case names: conv_<case>_{x,w,b,r,y} (r: the residual added before the activation, res_* cases only), pool_<case>_{x,y}, up_<case>_{x,y}; the op parameters
 (stride, padding, ...) are repeated in the C test next to each case name.
 """
 import os
@@ -26,7 +26,7 @@ def rnd(*shape, scale=1.0):
 ACTS = {"none": lambda y: y, "relu": F.relu, "leaky": lambda y: F.leaky_relu(y, 0.1), "silu": F.silu}
 
 
-def conv(name, xshape, wshape, stride=1, pad=0, dil=1, groups=1, bias=True, wdtype="f32", act="none"):
+def conv(name, xshape, wshape, stride=1, pad=0, dil=1, groups=1, bias=True, wdtype="f32", act="none", res=False):
     x = rnd(*xshape)
     fan_in = wshape[1] * wshape[2] * wshape[3]
     w = rnd(*wshape, scale=1.0 / np.sqrt(fan_in))
@@ -46,6 +46,10 @@ def conv(name, xshape, wshape, stride=1, pad=0, dil=1, groups=1, bias=True, wdty
         T[f"conv_{name}_b"] = b
         bd = b.double()
     y = F.conv2d(x.double(), wd, bd, stride=stride, padding=pad, dilation=dil, groups=groups)
+    if res:
+        r = rnd(*y.shape)
+        T[f"conv_{name}_r"] = r
+        y = y + r.double()
     T[f"conv_{name}_y"] = ACTS[act](y).float()
 
 
@@ -69,6 +73,13 @@ conv("bf16", (1, 8, 7, 9), (12, 8, 3, 3), pad=1, wdtype="bf16")
 conv("relu", (1, 6, 8, 8), (10, 6, 3, 3), pad=1, act="relu")
 conv("leaky", (1, 6, 8, 8), (10, 6, 1, 1), act="leaky")
 conv("dw_silu", (1, 6, 8, 8), (6, 1, 3, 3), pad=1, groups=6, act="silu")
+# residual fused before the activation (ResNet's block output: relu(conv(h) + bias + shortcut))
+conv("res_k1", (1, 17, 8, 7), (33, 17, 1, 1), act="relu", res=True)
+conv("res_k1_b3", (3, 16, 9, 9), (24, 16, 1, 1), act="relu", res=True)
+conv("res_k3_s2", (2, 5, 9, 11), (7, 5, 3, 3), stride=2, pad=1, res=True)
+conv("res_k3_big", (2, 8, 20, 19), (12, 8, 3, 3), pad=1, act="relu", res=True)
+conv("res_g2", (4, 6, 8, 9), (4, 3, 3, 3), pad=1, groups=2, act="leaky", res=True, bias=False)
+conv("res_dw", (2, 8, 10, 9), (8, 1, 3, 3), pad=1, groups=8, act="relu", res=True)
 
 
 def pool(name, xshape, k, stride, pad, avg=False, include_pad=True):
