@@ -144,6 +144,51 @@ static int32_t merge_rank(const iris_vocab *v, const char *w, const piece *a, co
     return iris_strmap_get(&v->by_merge, v->merge, v->merge_len, *tmp, need);
 }
 
+typedef struct {
+    pair *a;
+    int n, cap;
+} pairq;
+
+static int pair_before(const pair *a, const pair *b) {
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static int pairq_push(pairq *q, pair x) {
+    if (q->n == q->cap) {
+        int cap = q->cap ? q->cap * 2 : 32;
+        pair *a = realloc(q->a, (size_t)cap * sizeof *a);
+        if (!a) return -1;
+        q->a = a, q->cap = cap;
+    }
+    int i = q->n++;
+    while (i > 0 && pair_before(&x, &q->a[(i - 1) / 2])) q->a[i] = q->a[(i - 1) / 2], i = (i - 1) / 2;
+    q->a[i] = x;
+    return 0;
+}
+
+static pair pairq_pop(pairq *q) {
+    pair top = q->a[0], last = q->a[--q->n];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= q->n) break;
+        if (c + 1 < q->n && pair_before(&q->a[c + 1], &q->a[c])) c++;
+        if (!pair_before(&q->a[c], &last)) break;
+        q->a[i] = q->a[c], i = c;
+    }
+    if (q->n) q->a[i] = last;
+    return top;
+}
+
+/* queues (a, b) if "a b" is a merge; nonzero when out of memory */
+static int queue_pair(const iris_vocab *v, const char *w, const piece *p, int a, int b, pairq *q, char **tmp,
+                      size_t *tmpcap) {
+    int32_t r = merge_rank(v, w, &p[a], &p[b], tmp, tmpcap);
+    if (r == -2) return 1;
+    if (r < 0) return 0;
+    return pairq_push(q, (pair){a, b, r, p[a].n + p[b].n}) ? 1 : 0;
+}
+
 static void bpe_word(const iris_vocab *v, const char *w, size_t wn, iris_idbuf *out, char **tmp, size_t *tmpcap) {
     if (v->pre == IRIS_PRE_LLAMA3) { /* whole words that are tokens skip the merges */
         int32_t id = iris_vocab_find(v, w, wn);
@@ -159,21 +204,24 @@ static void bpe_word(const iris_vocab *v, const char *w, size_t wn, iris_idbuf *
         np++;
         i += (size_t)l;
     }
-    /* O(pieces^2) scan for the best pair: words are short */
-    for (;;) {
-        int best = -1;
-        int32_t best_rank = 0;
-        for (int i = 0; i >= 0 && p[i].next >= 0; i = p[i].next) {
-            int32_t r = merge_rank(v, w, &p[i], &p[p[i].next], tmp, tmpcap);
-            if (r == -2) { out->oom = 1; free(p); return; }
-            if (r >= 0 && (best < 0 || r < best_rank)) best = i, best_rank = r;
-        }
-        if (best < 0) break;
-        int r = p[best].next;
-        p[best].n += p[r].n;
-        p[best].next = p[r].next;
-        if (p[r].next >= 0) p[p[r].next].prev = best;
+    /* queue of adjacent pairs that are merges, lowest rank first (ties: leftmost);
+       a pair whose pieces changed since it was queued is skipped when it comes up */
+    pairq q = {0};
+    int err = 0;
+    for (int i = 0; i + 1 < (int)np && !err; i++) err = queue_pair(v, w, p, i, i + 1, &q, tmp, tmpcap);
+    while (q.n && !err) {
+        pair b = pairq_pop(&q);
+        piece *l = &p[b.left], *r = &p[b.right];
+        if (!l->n || !r->n || l->next != b.right || l->n + r->n != b.n) continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) p[r->next].prev = b.left;
+        if (l->prev >= 0) err |= queue_pair(v, w, p, l->prev, b.left, &q, tmp, tmpcap);
+        if (l->next >= 0) err |= queue_pair(v, w, p, b.left, l->next, &q, tmp, tmpcap);
     }
+    free(q.a);
+    if (err) { out->oom = 1; free(p); return; }
     for (int i = 0; i >= 0; i = p[i].next) {
         int32_t id = iris_vocab_find(v, w + p[i].off, p[i].n);
         if (id >= 0) { iris_idbuf_push(out, id); continue; }

@@ -215,3 +215,52 @@ TEST(llama_vocab_hostile_desc) {
     free(ids);
     iris_vocab_free(v);
 }
+
+/* one 100 kB "word" and 100 kB of random UTF-8 text (ASCII with spaces, Latin-1, Cyrillic,
+   CJK, emoji): merging stays O(n log n) and the text comes back */
+TEST(llama_vocab_long_inputs) {
+    enum { N = 100000 };
+    char *a = malloc(N + 1), *r = malloc(N + 8);
+    memset(a, 'a', N);
+    a[N] = 0;
+    uint32_t x = 1;
+    int m = 0;
+    while (m < N) {
+        x = x * 1103515245u + 12345u;
+        uint32_t k = (x >> 16) % 100, cp;
+        x = x * 1103515245u + 12345u;
+        uint32_t u = x >> 12;
+        cp = k < 60 ? 32 + u % 95 : k < 75 ? 0xa0 + u % 96 : k < 85 ? 0x400 + u % 256 : k < 95 ? 0x4e00 + u % 2000 : 0x1f600 + u % 80;
+        if (m + 4 > N) cp = 'z';
+        if (cp < 0x80) r[m++] = (char)cp;
+        else if (cp < 0x800) r[m++] = (char)(0xc0 | cp >> 6), r[m++] = (char)(0x80 | (cp & 63));
+        else if (cp < 0x10000)
+            r[m++] = (char)(0xe0 | cp >> 12), r[m++] = (char)(0x80 | (cp >> 6 & 63)), r[m++] = (char)(0x80 | (cp & 63));
+        else
+            r[m++] = (char)(0xf0 | cp >> 18), r[m++] = (char)(0x80 | (cp >> 12 & 63)),
+            r[m++] = (char)(0x80 | (cp >> 6 & 63)), r[m++] = (char)(0x80 | (cp & 63));
+    }
+    r[N] = 0;
+    const char *spm_path = test_data("llm/stories260K-f32.gguf");
+    iris_vocab *vs[2] = {open_vocab("tests/ref/llama_bpe_llama3.gguf"), spm_path ? open_vocab(spm_path) : NULL};
+    for (int k = 0; k < 2; k++) {
+        if (!vs[k]) continue;
+        const char *texts[2] = {a, r};
+        for (int t = 0; t < 2; t++) {
+            int32_t *ids;
+            int n;
+            char *back;
+            size_t len;
+            CHECK_OK(iris_tokenize(vs[k], texts[t], N, 0, 0, &ids, &n));
+            CHECK(n > 100 && n <= 3 * N);
+            CHECK_OK(iris_detokenize(vs[k], ids, n, 0, 1, &back, &len));
+            CHECK_MSG(len == N && !memcmp(back, texts[t], N), "%s vocab: long input %d does not round-trip",
+                      k ? "spm" : "bpe", t);
+            free(ids);
+            free(back);
+        }
+        iris_vocab_free(vs[k]);
+    }
+    free(a);
+    free(r);
+}
