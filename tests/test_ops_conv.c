@@ -261,6 +261,9 @@ TEST(conv2d_large_matches_float64) {
     /* f16 weights over several images and groups: converted weight rows must survive between passes */
     big_case_w(2, 32, 33, 31, 48, 3, q, IRIS_F16);
     big_case_w(3, 16, 9, 10, 24, 3, iris_conv(2, 1), IRIS_F16);
+    /* batches of 7x7 planes: GEMM tiles run across image boundaries (1x1 read in place, and 3x3) */
+    big_case(8, 40, 7, 7, 44, 1, iris_conv(1, 0));
+    big_case(6, 64, 7, 7, 20, 3, iris_conv(1, 1));
 }
 
 /* ---- pooling and upsampling ---- */

@@ -340,6 +340,23 @@ static void col_row_packed(conv_job *j, int64_t im, int64_t g, int64_t k, int64_
     for (int64_t q = 0; q < np; q += nr, dst += kb * nr) j->v.panel(dst, row + q, min64(nr, n - q), nr);
 }
 
+/* The same over positions [q0, q0 + n) of the images laid end to end (q = image * P + position). */
+static void col_row_packed_cross(conv_job *j, int64_t g, int64_t k, int64_t q0, int64_t n, int64_t np, float *dst,
+                                 float *tmp) {
+    const int nr = j->d.nr, kc = j->d.kc;
+    for (int64_t q = q0; q < q0 + n;) {
+        int64_t im = q / j->P, p = q % j->P, len = min64(j->P - p, q0 + n - q);
+        if (j->direct)
+            j->v.copy(tmp + (q - q0), j->x + im * j->xs[0] + (g * j->Cg + k) * j->xs[1] + p, len);
+        else
+            col_row(j, im, g, k, p, len, tmp + (q - q0));
+        q += len;
+    }
+    int64_t b = k / kc, kb = min64(kc, j->K - b * kc);
+    dst += b * kc * np + (k % kc) * nr;
+    for (int64_t q = 0; q < np; q += nr, dst += kb * nr) j->v.panel(dst, tmp + q, min64(nr, n - q), nr);
+}
+
 static void tiles_fused(void *arg, int64_t begin, int64_t end, int tid) {
     conv_job *j = arg;
     int64_t ntp = round_up(j->nt, j->d.nr);
@@ -353,6 +370,30 @@ static void tiles_fused(void *arg, int64_t begin, int64_t end, int tid) {
         float *y = j->y + (im * j->O + row0) * j->P + t0;
         iris_cpu_sgemm_packed(j->Og, n, j->K, j->apack + g * j->Mpg * j->Kp, j->Mpg, 0, bt, np, 0, y, j->P);
         bias_act(j, y, j->P, im, row0, t0, j->Og, n);
+    }
+}
+
+/* Tiles across image boundaries (batch > 1 over planes that are not a whole number of panels, such as
+   7x7 and 14x14): per image, the last panel of every plane would be partly empty (49 positions fill 64
+   columns). The GEMM writes the tile into a scratch block, whose epilogue then goes to each image's
+   place in y. */
+static void tiles_cross(void *arg, int64_t begin, int64_t end, int tid) {
+    conv_job *j = arg;
+    int64_t ntp = round_up(j->nt, j->d.nr), Q = j->N * j->P, per = ceil_div(Q, j->nt);
+    float *bt = iris_cpu_scratch(j->cpu, tid, j->priv), *tmp = bt + j->K * ntp, *ct = tmp + ntp + 32;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t g = it / per, q0 = it % per * j->nt, n = min64(j->nt, Q - q0), np = round_up(n, j->d.nr);
+        for (int64_t k = 0; k < j->K; k++) col_row_packed_cross(j, g, k, q0, n, np, bt, tmp);
+        int64_t row0 = g * j->Og;
+        iris_cpu_sgemm_packed(j->Og, n, j->K, j->apack + g * j->Mpg * j->Kp, j->Mpg, 0, bt, np, 0, ct, ntp);
+        for (int64_t q = q0; q < q0 + n;) {
+            int64_t im = q / j->P, p = q % j->P, len = min64(j->P - p, q0 + n - q);
+            float *c = ct + (q - q0);
+            bias_act(j, c, ntp, im, row0, p, j->Og, len);
+            for (int64_t r = 0; r < j->Og; r++)
+                memcpy(j->y + (im * j->O + row0 + r) * j->P + p, c + r * ntp, (size_t)len * sizeof(float));
+            q += len;
+        }
     }
 }
 
@@ -414,10 +455,28 @@ static iris_status conv_gemm(conv_job *j) {
     int64_t ntf = min64(TILE_N, max64(j->d.nr, (256 << 10) / j->K / j->d.nr * j->d.nr));
     if (j->P <= 64) ntf = j->P;
     j->Kp = round_up(j->K, j->d.kc);
+    /* batch over planes that leave part of a panel empty: tiles run across images (at least two
+       panels wide, so that the weights, streamed once per tile, are not read for a few columns) */
+    int64_t ntc = min64(TILE_N, max64(2 * j->d.nr, (256 << 10) / j->K / j->d.nr * j->d.nr));
+    int64_t Q = j->N * j->P;
+    int waste = round_up(j->P, j->d.nr) * 5 > j->P * 6; /* over 20% of the columns per image empty (7x7) */
+    if (j->packed && j->N > 1 && waste && j->G * ceil_div(Q, ntc) >= nth &&
+        j->G * j->Mpg * j->Kp <= PACK_A_FLOATS) {
+        int64_t tiles = round_up(ceil_div(Q, ntc), j->G >= nth ? 1 : nth);
+        j->nt = min64(ntc, round_up(ceil_div(Q, tiles), j->d.nr));
+        j->priv = align64((size_t)((j->K + 1 + j->Og) * j->nt + 32) * sizeof(float));
+        j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(j->d.mr * j->K) * sizeof(float)));
+        char *shared = conv_scratch(j, align64((size_t)(j->G * j->Mpg * j->Kp) * sizeof(float)));
+        if (!shared) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
+        j->apack = (float *)shared;
+        iris_pool_for(cpu->pool, j->G * (j->Mpg / j->d.mr), 1, pack_weights, j);
+        iris_cpu_for_each_tile(cpu, j->G * ceil_div(Q, j->nt), tiles_cross, j);
+        return IRIS_OK;
+    }
     if (j->packed && j->N * j->G * ceil_div(j->P, ntf) >= 2 * nth && j->G * j->Mpg * j->Kp <= PACK_A_FLOATS) {
         /* equal tiles, as many as a multiple of the threads, so no thread is left with a short one */
         int64_t tiles = round_up(ceil_div(j->P, ntf), j->N * j->G >= nth ? 1 : nth);
-        j->nt = min64(ntf, round_up(ceil_div(j->P, tiles), 16));
+        j->nt = min64(ntf, round_up(ceil_div(j->P, tiles), j->d.nr));
         j->priv = align64((size_t)(j->K * round_up(ntf, j->d.nr) + ntf + 32) * sizeof(float));
         j->priv = (size_t)max64((int64_t)j->priv, (int64_t)align64((size_t)(j->d.mr * j->K) * sizeof(float)));
         char *shared = conv_scratch(j, align64((size_t)(j->G * j->Mpg * j->Kp) * sizeof(float)));
