@@ -23,6 +23,9 @@ struct iris_ctx {
     /* tensor headers for arena tensors, in fixed chunks so pointers stay valid */
     iris_tensor **chunks;
     size_t n_chunks, n_headers;
+    /* iris_ctx_place_next: space for the next tensor made, NULL none */
+    char *place;
+    size_t place_bytes;
 };
 
 iris_ctx_params iris_ctx_default_params(void) {
@@ -90,6 +93,7 @@ void *iris_ctx_fail(iris_ctx *ctx, iris_status st, const char *fmt, ...) {
 }
 
 void iris_ctx_reset(iris_ctx *ctx) {
+    ctx->place = NULL;
     ctx->used = 0;
     ctx->n_headers = 0;
     ctx->status = IRIS_OK;
@@ -101,6 +105,7 @@ iris_mark iris_ctx_mark(const iris_ctx *ctx) {
 }
 
 void iris_ctx_release(iris_ctx *ctx, iris_mark m) {
+    ctx->place = NULL;
     if (m.bytes <= ctx->used) ctx->used = m.bytes;
     if (m.headers <= ctx->n_headers) ctx->n_headers = m.headers;
 }
@@ -146,9 +151,21 @@ iris_tensor *iris_ctx_tensor(iris_ctx *ctx, iris_dtype dtype, int ndim, const in
     *t = tmp;
     t->device = ctx->params.device;
     t->flags = IRIS_T_ARENA;
-    t->data = arena_alloc(ctx, iris_nbytes(t));
+    char *place = ctx->place;
+    ctx->place = NULL;
+    t->data = place && iris_nbytes(t) <= ctx->place_bytes ? place : arena_alloc(ctx, iris_nbytes(t));
     if (!t->data) { ctx->n_headers--; return NULL; }
     return t;
+}
+
+void *iris_ctx_reserve(iris_ctx *ctx, size_t bytes) { return arena_alloc(ctx, bytes); }
+
+void iris_ctx_place_next(iris_ctx *ctx, void *space, size_t bytes) {
+    char *p = space;
+    /* only space inside the arena's used part: anything else would be handed out twice */
+    int ok = p && p >= ctx->base && p <= ctx->base + ctx->used && bytes <= (size_t)(ctx->base + ctx->used - p);
+    ctx->place = ok ? p : NULL;
+    ctx->place_bytes = ok ? bytes : 0;
 }
 
 iris_tensor *iris_ctx_upload(iris_ctx *ctx, iris_dtype dtype, int ndim, const int64_t *shape,

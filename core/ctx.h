@@ -56,6 +56,20 @@ void iris_ctx_release(iris_ctx *ctx, iris_mark m);
 /* Releases everything allocated since `m` except `t`, which must be an
    arena tensor allocated after `m`; returns t's new header (contiguous). */
 iris_tensor *iris_ctx_keep(iris_ctx *ctx, iris_mark m, iris_tensor *t);
+/* A block's output without the move in iris_ctx_keep(): reserve its bytes right after the mark,
+   before the temporaries, and place the op that makes it there:
+
+       iris_mark m = iris_ctx_mark(ctx);
+       void *out = iris_ctx_reserve(ctx, bytes);   // below the temporaries
+       ... temporaries ...
+       iris_ctx_place_next(ctx, out, bytes);       // the next tensor made takes that space
+       h = iris_ctx_keep(ctx, m, iris_conv2d(...)); // nothing left to move
+
+   iris_ctx_reserve returns NULL (error recorded) when the arena is full. The placement applies to
+   the next tensor iris_ctx_tensor() makes if it needs at most `bytes` (else that tensor is made as
+   usual); a release or reset cancels it. */
+void *iris_ctx_reserve(iris_ctx *ctx, size_t bytes);
+void iris_ctx_place_next(iris_ctx *ctx, void *space, size_t bytes);
 
 /* Bytes in use now, and the most ever in use since creation. */
 size_t iris_ctx_used_bytes(const iris_ctx *ctx);

@@ -63,6 +63,56 @@ TEST(tensor_strides) {
     CHECK(iris_tensor_init(&t, IRIS_Q4_0, 2, bad) == IRIS_ERR_SHAPE);
 }
 
+/* A reserved output: made in place below the temporaries, so keep() moves nothing; the temporaries
+   made in between are untouched by it; a placement that does not fit, or one cancelled by a
+   release, leaves the next tensor where it would have gone. */
+TEST(arena_reserve_and_place) {
+    iris_ctx *ctx = test_ctx(1);
+    int64_t sh[2] = {3, 7}, big[2] = {5, 7};
+    float v[35], w[21];
+    for (int i = 0; i < 35; i++) v[i] = (float)(i * 3 + 1);
+    for (int i = 0; i < 21; i++) w[i] = (float)(-i);
+    iris_ctx_upload(ctx, IRIS_F32, 2, sh, w); /* something below the mark */
+    iris_mark m = iris_ctx_mark(ctx);
+    char *out = iris_ctx_reserve(ctx, 35 * sizeof(float));
+    CHECK(out != NULL);
+    size_t u0 = iris_ctx_used_bytes(ctx); /* the mark plus the reserved output */
+    iris_tensor *tmp = iris_ctx_upload(ctx, IRIS_F32, 2, sh, w);
+    CHECK(tmp && (char *)tmp->data >= out + 35 * sizeof(float));
+    iris_ctx_place_next(ctx, out, 35 * sizeof(float));
+    iris_tensor *y = iris_ctx_upload(ctx, IRIS_F32, 2, big, v);
+    CHECK(y && (char *)y->data == out);
+    float got[35];
+    CHECK_OK(iris_tensor_read(tmp, got, 21 * sizeof(float)));
+    CHECK(memcmp(got, w, sizeof w) == 0);
+    iris_tensor *k = iris_ctx_keep(ctx, m, y);
+    CHECK(k && (char *)k->data == out);
+    CHECK_INT((long long)iris_ctx_used_bytes(ctx), (long long)u0);
+    CHECK_OK(iris_tensor_read(k, got, sizeof got));
+    CHECK(memcmp(got, v, sizeof v) == 0);
+    /* too small a space: the tensor goes to the top as usual; the placement is used up */
+    char *small = iris_ctx_reserve(ctx, 4 * sizeof(float));
+    iris_ctx_place_next(ctx, small, 4 * sizeof(float));
+    iris_tensor *t2 = iris_ctx_tensor(ctx, IRIS_F32, 2, sh);
+    CHECK(t2 && (char *)t2->data > small);
+    iris_tensor *t3 = iris_ctx_tensor(ctx, IRIS_F32, 1, sh);
+    CHECK(t3 && (char *)t3->data > (char *)t2->data);
+    /* a release cancels the placement */
+    iris_mark m2 = iris_ctx_mark(ctx);
+    char *sp = iris_ctx_reserve(ctx, 64);
+    iris_ctx_place_next(ctx, sp, 64);
+    iris_ctx_release(ctx, m2);
+    iris_tensor *t4 = iris_ctx_tensor(ctx, IRIS_F32, 1, sh);
+    iris_tensor *t5 = iris_ctx_tensor(ctx, IRIS_F32, 1, sh);
+    CHECK(t4 && t5 && t4->data != t5->data);
+    /* space outside the arena is refused */
+    float outside[8];
+    iris_ctx_place_next(ctx, outside, sizeof outside);
+    iris_tensor *t6 = iris_ctx_tensor(ctx, IRIS_F32, 1, sh);
+    CHECK(t6 && t6->data != (void *)outside);
+    CHECK_OK(iris_ctx_status(ctx));
+}
+
 TEST(arena_keep_and_views) {
     iris_ctx *ctx = test_ctx(1);
     int64_t sh[2] = {4, 8};
