@@ -291,6 +291,13 @@ static iris_tensor *conv(iris_ctx *ctx, const iris_tensor *x, const conv_t *c, i
     return iris_conv2d(ctx, x, c->w, c->b, p);
 }
 
+/* Bytes of the output of conv c over an [N, C, H, W] input: the size a block reserves for its result. */
+static size_t conv_out_bytes(const conv_t *c, int64_t N, int64_t *H, int64_t *W) {
+    *H = (*H + 2 * c->pad - c->w->ne[2]) / c->stride + 1;
+    *W = (*W + 2 * c->pad - c->w->ne[3]) / c->stride + 1;
+    return (size_t)(N * c->w->ne[0] * *H * *W) * sizeof(float);
+}
+
 iris_status iris_resnet_forward(iris_ctx *ctx, const iris_resnet *net, const iris_tensor *x, iris_tensor **logits,
                                 iris_tensor **features) {
     const iris_resnet_info *info = &net->info;
@@ -303,11 +310,19 @@ iris_status iris_resnet_forward(iris_ctx *ctx, const iris_resnet *net, const iri
     for (int i = 0; i < net->n_blocks; i++) {
         const block_t *b = &net->blocks[i];
         iris_mark m = iris_ctx_mark(ctx);
+        if (!h) break;
+        /* the block's output goes below its temporaries, so keeping it moves nothing */
+        int64_t H = h->ne[2], W = h->ne[3];
+        size_t out_bytes = conv_out_bytes(&b->c1, h->ne[0], &H, &W);
+        out_bytes = conv_out_bytes(&b->c2, h->ne[0], &H, &W);
+        if (info->bottleneck) out_bytes = conv_out_bytes(&b->c3, h->ne[0], &H, &W);
+        void *out = iris_ctx_reserve(ctx, out_bytes);
         iris_tensor *shortcut = b->has_shortcut ? conv(ctx, h, &b->shortcut, 0, NULL) : (iris_tensor *)h;
         iris_tensor *y = conv(ctx, h, &b->c1, 1, NULL);
         /* the last conv adds the shortcut and applies the block's ReLU */
-        if (info->bottleneck) y = conv(ctx, conv(ctx, y, &b->c2, 1, NULL), &b->c3, 1, shortcut);
-        else y = conv(ctx, y, &b->c2, 1, shortcut);
+        if (info->bottleneck) y = conv(ctx, y, &b->c2, 1, NULL);
+        iris_ctx_place_next(ctx, out, out_bytes);
+        y = conv(ctx, y, info->bottleneck ? &b->c3 : &b->c2, 1, shortcut);
         /* the block's temporaries die here; only its output stays in the arena */
         h = iris_ctx_keep(ctx, m, y);
     }
