@@ -75,4 +75,12 @@ iris_status iris_quantize_row_dot(iris_dtype t, const float *src, void *dst, int
 void iris_vec_dot_rows(iris_dtype wt, int64_t n, int64_t nrows, const void *w, size_t w_stride, const void *x,
                        float *out);
 
+/* out[i*ldo + r] = iris_vec_dot(wt, n, w + r*w_stride bytes, x + i*x_stride bytes) for r < nw,
+   i < nx: the matrix-matrix form (a prompt's rows against a weight matrix). Every output is
+   bit-identical to iris_vec_dot's for the same pair at the same SIMD level; the speed comes from
+   unpacking each weight block once for several activation rows. All zeros if n is not a
+   whole number of blocks or the type has no dot product. (core/cpu/quant_dot.c) */
+void iris_vec_dot_mm(iris_dtype wt, int64_t n, int64_t nw, const void *w, size_t w_stride, int64_t nx, const void *x,
+                     size_t x_stride, float *out, int64_t ldo);
+
 #endif

@@ -607,6 +607,82 @@ TEST(quant_dot_rows_every_path) {
     }
 }
 
+/* iris_vec_dot_mm must give each pair exactly iris_vec_dot's float (llama's exact mode runs whole
+   prompts through it): compared bit for bit at every SIMD level, odd row counts on both sides
+   so the 4-row kernels meet their single-row remainders, odd block counts for the 2-block loops. */
+TEST(quant_dot_mm_bit_identical_every_path) {
+    static const iris_dtype types[] = {IRIS_Q4_0, IRIS_Q8_0, IRIS_Q4_K, IRIS_Q6_K, IRIS_Q5_K, IRIS_Q4_1};
+    static const int levels[] = {IRIS_SIMD_SCALAR, IRIS_SIMD_AVX2, IRIS_SIMD_AVX512};
+    static const int64_t nws[] = {1, 7, 17, 33}, nxs[] = {1, 3, 4, 9, 13};
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const iris_dtype wt = types[ti], xt = iris_vec_dot_type(wt);
+        const int big = iris_dtype_get(wt)->block_size == 256;
+        for (int nk = 0; nk < 2; nk++) {
+            const int64_t n = big ? 256 * (1 + 2 * nk) : 32 * (7 + nk);
+            const size_t ws = iris_row_bytes(wt, n) + 8, xs = iris_row_bytes(xt, n) + 24;
+            uint8_t *w = calloc(33, ws), *x = calloc(13, xs);
+            float *f = malloc((size_t)n * sizeof(float)), out[13 * 40], want;
+            for (int64_t r = 0; r < 33; r++) {
+                fill_row(f, n, 32);
+                CHECK_OK(iris_quantize_row(wt, f, w + r * ws, n));
+            }
+            for (int64_t i = 0; i < 13; i++) {
+                fill_row(f, n, 32);
+                CHECK_OK(iris_quantize_row_dot(xt, f, x + i * xs, n));
+            }
+            for (size_t li = 0; li < 3; li++) {
+                const int simd = levels[li];
+                if (simd > iris_cpu_simd()) continue;
+                const iris_qdot_fn one = iris_qdot_kernel(wt, simd);
+                for (size_t a = 0; a < 4; a++)
+                    for (size_t b = 0; b < 5; b++) {
+                        const int64_t nw = nws[a], nx = nxs[b];
+                        iris_qdot_mm(wt, simd, n, nw, w, ws, nx, x, xs, out, 40);
+                        int diff = 0, zero = 0;
+                        for (int64_t i = 0; i < nx; i++)
+                            for (int64_t r = 0; r < nw; r++) {
+                                want = one(n, w + r * ws, x + i * xs);
+                                diff += memcmp(&want, &out[i * 40 + r], sizeof want) != 0;
+                                zero += want == 0.0f;
+                            }
+                        CHECK_MSG(diff == 0 && zero == 0, "%s n=%lld %s %lldx%lld: %d differ, %d zero",
+                                  iris_dtype_name(wt), (long long)n, iris_qdot_path(wt, simd), (long long)nx,
+                                  (long long)nw, diff, zero);
+                    }
+            }
+            /* the public form at the capped levels against iris_vec_dot */
+            for (int p = 0; p < 3; p++) {
+                use_simd(SIMD_PATHS[p]);
+                iris_vec_dot_mm(wt, n, 17, w, ws, 9, x, xs, out, 17);
+                int diff = 0;
+                for (int64_t i = 0; i < 9; i++)
+                    for (int64_t r = 0; r < 17; r++) {
+                        want = iris_vec_dot(wt, n, w + r * ws, x + i * xs);
+                        diff += memcmp(&want, &out[i * 17 + r], sizeof want) != 0;
+                    }
+                CHECK_MSG(diff == 0, "%s public %s: %d differ", iris_dtype_name(wt),
+                          SIMD_PATHS[p] ? SIMD_PATHS[p] : "default", diff);
+            }
+            restore_simd();
+            free(w);
+            free(x);
+            free(f);
+        }
+    }
+#if defined(IRIS_X86)
+    if (iris_cpu_simd() >= IRIS_SIMD_AVX2) { /* the 4-row kernels exist, so the comparison above tested them */
+        CHECK(iris_qdot_mm_has_kernel(IRIS_Q4_0, IRIS_SIMD_AVX2) && iris_qdot_mm_has_kernel(IRIS_Q6_K, IRIS_SIMD_AVX2));
+        CHECK(iris_qdot_mm_has_kernel(IRIS_Q8_0, IRIS_SIMD_AVX2) && iris_qdot_mm_has_kernel(IRIS_Q4_K, IRIS_SIMD_AVX2));
+    }
+#endif
+    CHECK(!iris_qdot_mm_has_kernel(IRIS_Q4_0, IRIS_SIMD_SCALAR) && !iris_qdot_mm_has_kernel(IRIS_Q4_1, IRIS_SIMD_AVX2));
+    /* bad sizes: zeros, like iris_vec_dot */
+    float o[4] = {1, 1, 1, 1};
+    uint8_t junk[64] = {0};
+    iris_vec_dot_mm(IRIS_Q4_K, 100, 2, junk, 0, 2, junk, 0, o, 2);
+    CHECK(o[0] == 0 && o[1] == 0 && o[2] == 0 && o[3] == 0);
+}
+
 TEST(quant_dot_rows_and_bad_sizes) {
     const int64_t n = 512, rows = 5;
     float x[512], w[512];

@@ -566,6 +566,170 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
         return iris_vm_hsum8(acc);                                                                                  \
     }
 
+/* ---- one weight row against four activation rows (iris_vec_dot_mm) ----
+   Each kernel below is its single-row twin above with the weight block's unpacking hoisted
+   out of a loop over four activation rows: per row the same integer sums, the same
+   accumulators in the same order and the same final reduction, so every output is
+   bit-identical to the single-row kernel's. x rows are xs bytes apart; out gets 4 floats. */
+#define MM_XROWS(T)                                                                                         \
+    const T *x[4];                                                                                          \
+    for (int r = 0; r < 4; r++) x[r] = (const T *)((const char *)vx + (size_t)r * xs)
+
+#define DEF_MM_Q4_0(NAME, ATTR, Q4DOT)                                                                      \
+    ATTR static void NAME(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {               \
+        const iris_block_q4_0 *w = vw;                                                                      \
+        MM_XROWS(iris_block_q8_0);                                                                          \
+        const int64_t nb = n / 32;                                                                          \
+        __m256 acc0[4], acc1[4];                                                                            \
+        for (int r = 0; r < 4; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();                                \
+        int64_t i = 0;                                                                                      \
+        for (; i + 2 <= nb; i += 2) {                                                                       \
+            const __m256i u0 = nibbles32(w[i].qs), u1 = nibbles32(w[i + 1].qs);                             \
+            const float d0 = _cvtsh_ss(w[i].d), d1 = _cvtsh_ss(w[i + 1].d);                                 \
+            for (int r = 0; r < 4; r++) {                                                                   \
+                const __m256i p0 = Q4DOT(u0, _mm256_loadu_si256((const __m256i *)x[r][i].qs));              \
+                const __m256i p1 = Q4DOT(u1, _mm256_loadu_si256((const __m256i *)x[r][i + 1].qs));          \
+                acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p0), acc0[r]); \
+                acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * _cvtsh_ss(x[r][i + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]); \
+            }                                                                                               \
+        }                                                                                                   \
+        if (i < nb) {                                                                                       \
+            const __m256i u0 = nibbles32(w[i].qs);                                                          \
+            const float d0 = _cvtsh_ss(w[i].d);                                                             \
+            for (int r = 0; r < 4; r++) {                                                                   \
+                const __m256i p = Q4DOT(u0, _mm256_loadu_si256((const __m256i *)x[r][i].qs));               \
+                acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p), acc0[r]); \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < 4; r++) out[r] = iris_vm_hsum8(_mm256_add_ps(acc0[r], acc1[r]));                \
+    }
+
+#define DEF_MM_Q8_0(NAME, ATTR, I8DOT)                                                                      \
+    ATTR static void NAME(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {               \
+        const iris_block_q8_0 *w = vw;                                                                      \
+        MM_XROWS(iris_block_q8_0);                                                                          \
+        const int64_t nb = n / 32;                                                                          \
+        __m256 acc0[4], acc1[4];                                                                            \
+        for (int r = 0; r < 4; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();                                \
+        int64_t i = 0;                                                                                      \
+        for (; i + 2 <= nb; i += 2) {                                                                       \
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)w[i].qs);                                \
+            const __m256i w1 = _mm256_loadu_si256((const __m256i *)w[i + 1].qs);                            \
+            const float d0 = _cvtsh_ss(w[i].d), d1 = _cvtsh_ss(w[i + 1].d);                                 \
+            for (int r = 0; r < 4; r++) {                                                                   \
+                const __m256i p0 = I8DOT(w0, _mm256_loadu_si256((const __m256i *)x[r][i].qs));              \
+                const __m256i p1 = I8DOT(w1, _mm256_loadu_si256((const __m256i *)x[r][i + 1].qs));          \
+                acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p0), acc0[r]); \
+                acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * _cvtsh_ss(x[r][i + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]); \
+            }                                                                                               \
+        }                                                                                                   \
+        if (i < nb) {                                                                                       \
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)w[i].qs);                                \
+            const float d0 = _cvtsh_ss(w[i].d);                                                             \
+            for (int r = 0; r < 4; r++) {                                                                   \
+                const __m256i p = I8DOT(w0, _mm256_loadu_si256((const __m256i *)x[r][i].qs));               \
+                acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p), acc0[r]); \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int r = 0; r < 4; r++) out[r] = iris_vm_hsum8(_mm256_add_ps(acc0[r], acc1[r]));                \
+    }
+
+#define DEF_MM_Q4_K(NAME, ATTR, WACC)                                                                       \
+    ATTR static void NAME(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {               \
+        const iris_block_q4_k *w = vw;                                                                      \
+        MM_XROWS(iris_block_q8_k);                                                                          \
+        const __m256i m4 = _mm256_set1_epi8(15);                                                            \
+        __m256 acc[4];                                                                                      \
+        __m128 acc_m[4];                                                                                    \
+        for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps(), acc_m[r] = _mm_setzero_ps();              \
+        for (int64_t i = 0; i < n / 256; i++) {                                                             \
+            uint32_t sm[4];                                                                                 \
+            k4_unpack(w[i].scales, sm);                                                                     \
+            const __m256i sm16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sm));                \
+            const __m128i mins = _mm256_extracti128_si256(sm16, 1);                                         \
+            const __m256i scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm16));               \
+            const float dmin = _cvtsh_ss(w[i].dmin), d = _cvtsh_ss(w[i].d);                                 \
+            __m256i sumi[4];                                                                                \
+            for (int r = 0; r < 4; r++) {                                                                   \
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)x[r][i].bsums);                      \
+                const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)); \
+                acc_m[r] = _mm_fmadd_ps(_mm_set1_ps(x[r][i].d * dmin), _mm_cvtepi32_ps(_mm_madd_epi16(mins, pairs)), \
+                                        acc_m[r]);                                                          \
+                sumi[r] = _mm256_setzero_si256();                                                           \
+            }                                                                                               \
+            for (int c = 0; c < 4; c++) {                                                                   \
+                const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * c));                  \
+                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4); \
+                const __m256i slo = SCALE16(2 * c), shi = SCALE16(2 * c + 1);                               \
+                for (int r = 0; r < 4; r++) {                                                               \
+                    const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 64 * c))); \
+                    const __m256i phi =                                                                     \
+                        _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x[r][i].qs + 64 * c + 32))); \
+                    sumi[r] = WACC(sumi[r], plo, slo);                                                      \
+                    sumi[r] = WACC(sumi[r], phi, shi);                                                      \
+                }                                                                                           \
+            }                                                                                               \
+            for (int r = 0; r < 4; r++)                                                                     \
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(x[r][i].d * d), _mm256_cvtepi32_ps(sumi[r]), acc[r]); \
+        }                                                                                                   \
+        for (int r = 0; r < 4; r++) {                                                                       \
+            __m128 m = _mm_add_ps(acc_m[r], _mm_movehl_ps(acc_m[r], acc_m[r]));                             \
+            m = _mm_add_ss(m, _mm_movehdup_ps(m));                                                          \
+            out[r] = iris_vm_hsum8(acc[r]) - _mm_cvtss_f32(m);                                              \
+        }                                                                                                   \
+    }
+
+#define DEF_MM_Q6_K(NAME, ATTR, WACC)                                                                       \
+    ATTR static void NAME(int64_t n, const void *vw, const void *vx, size_t xs, float *out) {               \
+        const iris_block_q6_k *w = vw;                                                                      \
+        MM_XROWS(iris_block_q8_k);                                                                          \
+        const __m256i m4 = _mm256_set1_epi8(15), m3 = _mm256_set1_epi8(3);                                  \
+        __m256 acc[4];                                                                                      \
+        for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();                                           \
+        for (int64_t i = 0; i < n / 256; i++) {                                                             \
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales));       \
+            const float d = _cvtsh_ss(w[i].d);                                                              \
+            __m256i sumi[4];                                                                                \
+            for (int r = 0; r < 4; r++) {                                                                   \
+                const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)x[r][i].bsums)); \
+                sumi[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));              \
+            }                                                                                               \
+            for (int h = 0; h < 2; h++) {                                                                   \
+                const uint8_t *ql = w[i].ql + 64 * h;                                                       \
+                const __m256i scales = _mm256_broadcastsi128_si256(                                         \
+                    h ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16));                  \
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                                 \
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));                          \
+                const __m256i hh = _mm256_loadu_si256((const __m256i *)(w[i].qh + 32 * h));                 \
+                __m256i q[4];                                                                               \
+                q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hh, m3), 4)); \
+                q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),                                            \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), m3), 4)); \
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),                      \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), m3), 4)); \
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),                      \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), m3), 4)); \
+                for (int k = 0; k < 4; k++) {                                                               \
+                    const __m256i s = _mm256_shuffle_epi8(                                                  \
+                        scales, _mm256_set_m128i(_mm_set1_epi16((short)((4 * k + 3) << 8 | (4 * k + 2))),   \
+                                                 _mm_set1_epi16((short)((4 * k + 1) << 8 | 4 * k))));       \
+                    for (int r = 0; r < 4; r++) {                                                           \
+                        const int8_t *y = x[r][i].qs + 128 * h + 32 * k;                                    \
+                        sumi[r] = WACC(sumi[r], _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)y)), s); \
+                    }                                                                                       \
+                }                                                                                           \
+            }                                                                                               \
+            for (int r = 0; r < 4; r++)                                                                     \
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(x[r][i].d * d), _mm256_cvtepi32_ps(sumi[r]), acc[r]); \
+        }                                                                                                   \
+        for (int r = 0; r < 4; r++) out[r] = iris_vm_hsum8(acc[r]);                                         \
+    }
+
+DEF_MM_Q4_0(mm_q4_0_avx2, IRIS_AVX2, Q4DOT_AVX2)
+DEF_MM_Q8_0(mm_q8_0_avx2, IRIS_AVX2, I8DOT_AVX2)
+DEF_MM_Q4_K(mm_q4_k_avx2, IRIS_AVX2, WACC_AVX2)
+DEF_MM_Q6_K(mm_q6_k_avx2, IRIS_AVX2, WACC_AVX2)
+
 DEF_DOT_Q4_0(dot_q4_0_avx2, IRIS_AVX2, Q4DOT_AVX2)
 DEF_DOT_Q8_0(dot_q8_0_avx2, IRIS_AVX2, I8DOT_AVX2)
 DEF_DOT_Q4_K(dot_q4_k_avx2, IRIS_AVX2, WACC_AVX2)
@@ -692,6 +856,10 @@ DEF_DOT_Q8_0(dot_q8_0_vnni, IRIS_AVX512VNNI, I8DOT_VNNI)
 DEF_DOT_Q4_K(dot_q4_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
 DEF_DOT_Q5_K(dot_q5_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
 DEF_DOT_Q6_K(dot_q6_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
+DEF_MM_Q4_0(mm_q4_0_vnni, IRIS_AVX512VNNI, Q4DOT_VNNI)
+DEF_MM_Q8_0(mm_q8_0_vnni, IRIS_AVX512VNNI, I8DOT_VNNI)
+DEF_MM_Q4_K(mm_q4_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
+DEF_MM_Q6_K(mm_q6_k_vnni, IRIS_AVX512VNNI, WACC_VNNI)
 
 #endif /* IRIS_X86 */
 
@@ -787,4 +955,58 @@ void iris_qdot_quantize_q8_0(const float *x, void *dst, int64_t n, int simd) {
     (void)simd;
 #endif
     quantize_q8_0_scalar(x, dst, n / 32);
+}
+
+/* ============================================================ many rows */
+
+typedef void (*qdot4_fn)(int64_t n, const void *w, const void *x, size_t xs, float *out);
+
+static qdot4_fn mm_kernel(iris_dtype wt, int simd) {
+#if defined(IRIS_X86)
+    const int level = pick(wt, simd);
+    switch (wt) {
+    case IRIS_Q4_0: return level == 3 ? mm_q4_0_vnni : level == 1 ? mm_q4_0_avx2 : NULL;
+    case IRIS_Q8_0: return level == 3 ? mm_q8_0_vnni : level == 1 ? mm_q8_0_avx2 : NULL;
+    case IRIS_Q4_K: return level == 3 ? mm_q4_k_vnni : level == 1 ? mm_q4_k_avx2 : NULL;
+    case IRIS_Q6_K: return level == 3 ? mm_q6_k_vnni : level == 1 ? mm_q6_k_avx2 : NULL;
+    default: return NULL;
+    }
+#else
+    (void)wt, (void)simd;
+    return NULL;
+#endif
+}
+
+int iris_qdot_mm_has_kernel(iris_dtype wt, int simd) { return mm_kernel(wt, simd) != NULL; }
+
+#define MM_WTILE 16 /* weight rows kept in L1 while groups of 4 activation rows pass over them */
+
+void iris_qdot_mm(iris_dtype wt, int simd, int64_t n, int64_t nw, const void *w, size_t w_stride, int64_t nx,
+                  const void *x, size_t x_stride, float *out, int64_t ldo) {
+    const iris_qdot_fn fn = iris_qdot_kernel(wt, simd);
+    if (!fn || n <= 0 || n % iris_dtype_get(wt)->block_size) {
+        for (int64_t i = 0; i < nx; i++)
+            for (int64_t r = 0; r < nw; r++) out[i * ldo + r] = 0.0f;
+        return;
+    }
+    const qdot4_fn fn4 = mm_kernel(wt, simd);
+    const char *wb = w, *xb = x;
+    for (int64_t r0 = 0; r0 < nw; r0 += MM_WTILE) {
+        const int64_t rn = nw - r0 < MM_WTILE ? nw - r0 : MM_WTILE;
+        int64_t i = 0;
+        if (fn4)
+            for (; i + 4 <= nx; i += 4)
+                for (int64_t r = r0; r < r0 + rn; r++) {
+                    float o[4];
+                    fn4(n, wb + r * w_stride, xb + i * x_stride, x_stride, o);
+                    for (int k = 0; k < 4; k++) out[(i + k) * ldo + r] = o[k];
+                }
+        for (; i < nx; i++)
+            for (int64_t r = r0; r < r0 + rn; r++) out[i * ldo + r] = fn(n, wb + r * w_stride, xb + i * x_stride);
+    }
+}
+
+void iris_vec_dot_mm(iris_dtype wt, int64_t n, int64_t nw, const void *w, size_t w_stride, int64_t nx, const void *x,
+                     size_t x_stride, float *out, int64_t ldo) {
+    iris_qdot_mm(wt, iris_cpu_simd(), n, nw, w, w_stride, nx, x, x_stride, out, ldo);
 }

@@ -25,6 +25,15 @@ const char *iris_qdot_path(iris_dtype wt, int simd);
 /* 1 if the CPU has AVX512-VNNI (and the other AVX-512 parts iris uses). */
 int iris_qdot_has_vnni(void);
 
+/* iris_vec_dot_mm at SIMD level `simd`: out[i*ldo + r] = iris_qdot_kernel(wt, simd)(n, w row r,
+   x row i), bit for bit. Q4_0, Q8_0, Q4_K and Q6_K have AVX2 / AVX-512 VNNI kernels that
+   reuse each unpacked weight block for 4 activation rows; other types and levels run the
+   single-row kernel per pair. */
+void iris_qdot_mm(iris_dtype wt, int simd, int64_t n, int64_t nw, const void *w, size_t w_stride, int64_t nx,
+                  const void *x, size_t x_stride, float *out, int64_t ldo);
+/* 1 if iris_qdot_mm has a multi-row kernel for wt at level simd. */
+int iris_qdot_mm_has_kernel(iris_dtype wt, int simd);
+
 /* Q8_0 activations as ggml's x86 CPU backend makes them: d = amax/127, q = x*(127/amax) rounded
    to nearest even. Every SIMD level gives the same bytes. */
 void iris_qdot_quantize_q8_0(const float *x, void *dst, int64_t n, int simd);
