@@ -129,16 +129,19 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
     return IRIS_OK;
 }
 
-/* In exact mode with quantized weights a batch runs as passes of at most 4 rows: iris_linear
-   quantizes the activations (as llama.cpp always does) only for that few rows, and rows
-   are independent, so the split changes nothing but the arithmetic of those products. */
+/* In exact mode with quantized weights a batch runs as passes of at most EXACT_PASS rows:
+   iris_linear quantizes the activations (as llama.cpp always does) only up to 32 rows (past
+   that its f32 GEMM is faster), and rows are independent, so the split changes nothing but
+   the arithmetic of those products. The quantized path's speed is flat in the row count,
+   so 32-row passes run a prompt as fast as one pass would. */
+#define EXACT_PASS 32
 static iris_status run(iris_llama_state *s, const int32_t *tokens, const float *embd, int n, float *logits, int all) {
     if (!tokens && !embd) return iris_fail(IRIS_ERR_ARG, "llama: no tokens");
     if (n <= 0) return iris_fail(IRIS_ERR_ARG, "llama: empty batch");
     if (n > s->n_ctx - s->pos)
         return iris_fail(IRIS_ERR_ARG, "llama: %d more positions do not fit the %d-position context (%d used)", n,
                          (int)s->n_ctx, (int)s->pos);
-    int step = s->exact && s->quantized ? 4 : n;
+    int step = s->exact && s->quantized ? EXACT_PASS : n;
     const int64_t V = s->m->hp.n_vocab, E = s->m->hp.n_embd;
     for (int i = 0; i < n; i += step) {
         int k = n - i < step ? n - i : step;

@@ -311,10 +311,13 @@ TEST(matmul_linear_errors) {
 }
 
 /* ---- quantized weights ----
-   Reference: the weights as iris_dequantize_row decodes them, times x, in float64. With more than 4
-   rows x is used as is (the kernel dequantizes tiles of W), so only f32 rounding separates the two;
-   with up to 4 rows x is quantized to 8 bits per block (Q8_0 or Q8_K), each element off by at most
-   half a step, amax/254 of its block, and the bound below adds that up per output. */
+   Reference: the weights as iris_dequantize_row decodes them, times x, in float64. With more than
+   QDOT_ROWS rows x is used as is (the kernel dequantizes tiles of W), so only f32 rounding separates
+   the two; with up to QDOT_ROWS rows x is quantized to 8 bits per block (Q8_0 or Q8_K), each element
+   off by at most half a step, amax/254 of its block, and the bound below adds that up per output.
+   There every output must also be, bit for bit, iris_vec_dot of its weight row and quantized x row
+   (llama's exact mode relies on it). QDOT_ROWS is core/cpu/linear.c's QDOT_MAX_M. */
+#define QDOT_ROWS 32
 
 static void quant_case(iris_ctx *ctx, iris_dtype wt, int64_t M, int64_t N, int64_t K, const char *what) {
     uint32_t seed = (uint32_t)(wt * 1000 + M * 31 + K);
@@ -337,7 +340,7 @@ static void quant_case(iris_ctx *ctx, iris_dtype wt, int64_t M, int64_t N, int64
             double s = 0, t = 0;
             for (int64_t k = 0; k < K; k++) {
                 s += (double)x[m * K + k] * wd[n * K + k];
-                if (M <= 4) {
+                if (M <= QDOT_ROWS) {
                     double amax = 0;
                     int64_t b0 = k / blk * blk;
                     for (int64_t q = b0; q < b0 + blk && q < K; q++) amax = fmax(amax, fabs(x[m * K + q]));
@@ -361,6 +364,21 @@ static void quant_case(iris_ctx *ctx, iris_dtype wt, int64_t M, int64_t N, int64
     CHECK_MSG(got && !bad, "linear %s M=%lld N=%lld K=%lld %s: %lld off, first [%lld] got %g want %g tol %g",
               iris_dtype_name(wt), (long long)M, (long long)N, (long long)K, what, (long long)bad, (long long)worst,
               worst >= 0 ? got[worst] : 0, worst >= 0 ? want[worst] : 0, worst >= 0 ? tol[worst] : 0);
+    if (got && M <= QDOT_ROWS) {
+        const iris_dtype vt = iris_vec_dot_type(wt);
+        char *xq = malloc(iris_row_bytes(vt, K));
+        int64_t differ = 0;
+        for (int64_t m = 0; m < M; m++) {
+            CHECK_OK(iris_quantize_row_dot(vt, x + m * K, xq, K));
+            for (int64_t n = 0; n < N; n++) {
+                const float one = iris_vec_dot(wt, K, wq + n * rb, xq);
+                differ += memcmp(&one, &got[m * N + n], sizeof one) != 0;
+            }
+        }
+        CHECK_MSG(!differ, "linear %s M=%lld %s: %lld outputs differ from iris_vec_dot", iris_dtype_name(wt),
+                  (long long)M, what, (long long)differ);
+        free(xq);
+    }
     free(x), free(w), free(wd), free(want), free(tol), free(wq), free(got);
 }
 
@@ -372,6 +390,8 @@ TEST(linear_quantized_weights) {
             quant_case(ctx, types[t], 1, 37, K, what);
             quant_case(ctx, types[t], 3, 37, K, what);
             quant_case(ctx, types[t], 7, 37, K, what);
+            quant_case(ctx, types[t], 32, 37, K, what);
+            quant_case(ctx, types[t], 33, 37, K, what);
         }
     })
 }

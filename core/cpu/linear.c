@@ -3,10 +3,10 @@
    Both cut the output into tiles that the pool's threads take in turn; a tile is one
    single-threaded GEMM (iris_cpu_sgemm_1t) followed by bias and activation while it is
    still in cache. Weights that are not f32 are converted a tile of rows at a time into
-   the thread's scratch, never as a whole matrix. Quantized weights with only a few
-   rows of x (decoding one token) skip conversion: x is quantized once and every weight
-   row is dotted with it in its own format (iris_vec_dot), which reads the weights once
-   at their stored size.
+   the thread's scratch, never as a whole matrix. Quantized weights with up to
+   QDOT_MAX_M rows of x (decoding, short prompts) skip conversion: x is quantized once and
+   each weight row is dotted with every x row in its own format (iris_vec_dot_mm), which
+   reads the weights once at their stored size.
 */
 #include <string.h>
 
@@ -16,7 +16,11 @@
 
 #define TILE 256                    /* output tile edge: a 256 x 256 f32 tile is 256 KiB, within L2 */
 #define CONVERT_FLOATS (128 * 1024) /* a converted weight tile stays under 512 KiB */
-#define QDOT_MAX_M 4
+/* Up to this many rows of x, quantized weights take the quantized path (iris_vec_dot_mm, llama.cpp's
+   arithmetic). Past it the f32 GEMM on converted tiles wins: on AVX-512 without VNNI (2 threads,
+   2048 x 2048) the quantized path holds ~85-100 GFLOP/s at any M, the GEMM passes it near 32 rows
+   and reaches ~200 by 128. llama/forward.c's exact mode splits prompts at this size. */
+#define QDOT_MAX_M 32
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -128,12 +132,9 @@ static void linear_tiles(void *arg, int64_t begin, int64_t end, int tid) {
 static void linear_qdot(void *arg, int64_t begin, int64_t end, int tid) {
     linear_job *j = arg;
     (void)tid;
-    for (int64_t m = 0; m < j->M; m++) {
-        const char *xq = j->xq + m * j->xq_row;
-        float *y = j->y + m * j->N;
-        iris_vec_dot_rows(j->wt, j->K, end - begin, j->w + begin * j->ldw, (size_t)j->ldw, xq, y + begin);
-        epilogue(y + begin, j->N, 1, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
-    }
+    float *y = j->y + begin;
+    iris_vec_dot_mm(j->wt, j->K, end - begin, j->w + begin * j->ldw, (size_t)j->ldw, j->M, j->xq, j->xq_row, y, j->N);
+    epilogue(y, j->N, j->M, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
 }
 
 iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
