@@ -1,4 +1,5 @@
 /* runner.c - runs every registered test and prints "N passed, N failed, N skipped". */
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,18 @@ float *test_read_f32(const iris_tensor *t) {
     float *out = to_f32_copy(t, host);
     free(host);
     return out;
+}
+
+cJSON *test_json(const char *path) {
+    char *text;
+    if (iris_read_file(path, &text, NULL)) {
+        test_check(0, __FILE__, __LINE__, "%s", iris_last_error());
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(text);
+    free(text);
+    test_check(j != NULL, __FILE__, __LINE__, "%s: not JSON", path);
+    return j;
 }
 
 static iris_ctx *ctxs[65];

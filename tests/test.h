@@ -64,6 +64,8 @@ struct iris_safetensors *test_ref(const char *file);
 float *test_ref_f32(const char *file, const char *tensor, int64_t *n);
 /* A CPU context with `threads` threads, created once per thread count and reset per call. */
 iris_ctx *test_ctx(int threads);
+/* Parses a JSON file (cJSON_Delete it); NULL after a recorded failure naming the file. */
+struct cJSON *test_json(const char *path);
 /* Reads a tensor produced by ops into a malloc'd float array (converting F16/BF16). */
 float *test_read_f32(const iris_tensor *t);
 

@@ -55,10 +55,8 @@ TEST(classify_matches_pytorch_on_photos) {
     if (!model(m, sizeof m)) return;
     const char *ref = test_data("resnet/reference/resnet20_logits.json");
     if (!ref) return;
-    char *json;
-    CHECK_OK(iris_read_file(ref, &json, NULL));
-    cJSON *root = cJSON_Parse(json);
-    free(json);
+    cJSON *root = test_json(ref);
+    if (!root) return;
     const char *images = test_data("images");
     mkdir("build", 0755);
     mkdir(TMP, 0755);

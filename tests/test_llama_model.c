@@ -12,17 +12,7 @@
 
 static cJSON *load_ref(const char *rel) {
     const char *path = test_data(rel);
-    if (!path) return NULL;
-    char *text;
-    size_t n;
-    if (iris_read_file(path, &text, &n)) {
-        CHECK_MSG(0, "%s", iris_last_error());
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    CHECK_MSG(j != NULL, "%s: not JSON", rel);
-    return j;
+    return path ? test_json(path) : NULL;
 }
 
 typedef struct {

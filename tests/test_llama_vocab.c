@@ -9,19 +9,6 @@
 #include "../llama/vocab.h"
 #include "test.h"
 
-static cJSON *load_json(const char *path) {
-    char *text;
-    size_t n;
-    if (iris_read_file(path, &text, &n)) {
-        CHECK_MSG(0, "%s", iris_last_error());
-        return NULL;
-    }
-    cJSON *j = cJSON_Parse(text);
-    free(text);
-    CHECK_MSG(j != NULL, "%s: not JSON", path);
-    return j;
-}
-
 static int ids_equal(const int32_t *got, int n, const cJSON *want) {
     if (n != cJSON_GetArraySize(want)) return 0;
     for (int i = 0; i < n; i++)
@@ -73,7 +60,7 @@ static void check_case(const iris_vocab *v, const char *text, int add_special, i
 TEST(llama_vocab_spm_matches_llamacpp) {
     const char *cases_path = test_data("llm/reference/tokenizer_cases.json");
     if (!cases_path) return;
-    cJSON *j = load_json(cases_path);
+    cJSON *j = test_json(cases_path);
     const char *gguf = test_data("llm/stories260K-f32.gguf");
     iris_vocab *v = gguf ? open_vocab(gguf) : NULL;
     if (!v || !j) goto done;
@@ -161,7 +148,7 @@ TEST(llama_vocab_roundtrips) {
 }
 
 TEST(llama_vocab_bpe_matches_llamacpp) {
-    cJSON *j = load_json("tests/ref/llama_bpe_ref.json");
+    cJSON *j = test_json("tests/ref/llama_bpe_ref.json");
     if (!j) return;
     const cJSON *voc;
     int n_vocabs = 0;

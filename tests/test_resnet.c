@@ -60,11 +60,7 @@ static void check_cifar(int depth) {
     snprintf(rel, sizeof rel, "resnet/reference/resnet%d_logits.json", depth);
     p = test_data(rel);
     if (!p) return;
-    char *json;
-    CHECK_OK(iris_read_file(p, &json, NULL));
-    cJSON *root = cJSON_Parse(json);
-    free(json);
-    CHECK(root != NULL);
+    cJSON *root = test_json(p);
     iris_resnet *net = NULL;
     CHECK_OK(iris_resnet_load(&net, model, IRIS_CPU));
     if (!net || !root) { cJSON_Delete(root); iris_resnet_free(net); return; }
