@@ -64,6 +64,7 @@ typedef struct iris_conv2d_params {
     iris_act act; /* fused after bias */
     float alpha;    /* for IRIS_ACT_LEAKY */
     const iris_tensor *residual; /* f32, the output's shape, or NULL: y = act(conv(x) + bias + residual) */
+    int pad_h_end, pad_w_end;    /* extra zero rows/columns after (bottom/right), as the SD VAE's (0, 1) padding */
 } iris_conv2d_params;
 /* stride s, padding p, dilation 1, groups 1, no activation */
 iris_conv2d_params iris_conv(int stride, int pad);

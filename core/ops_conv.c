@@ -14,7 +14,7 @@ static int check_nchw(iris_ctx *ctx, const char *op, const iris_tensor *x) {
 }
 
 iris_conv2d_params iris_conv(int stride, int pad) {
-    iris_conv2d_params p = {stride, stride, pad, pad, 1, 1, 1, IRIS_ACT_NONE, 0.0f, NULL};
+    iris_conv2d_params p = {stride, stride, pad, pad, 1, 1, 1, IRIS_ACT_NONE, 0.0f, NULL, 0, 0};
     return p;
 }
 
@@ -25,15 +25,16 @@ iris_tensor *iris_conv2d(iris_ctx *ctx, const iris_tensor *x, const iris_tensor 
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE,
                              "conv2d: weight %s must be a contiguous [O, C/groups, kh, kw] of f32/f16/bf16/quantized",
                              iris_op_shape(w));
-    if (p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 || p.pad_h < 0 || p.pad_w < 0 || p.groups < 1)
+    if (p.stride_h < 1 || p.stride_w < 1 || p.dil_h < 1 || p.dil_w < 1 || p.pad_h < 0 || p.pad_w < 0 || p.groups < 1 ||
+        p.pad_h_end < 0 || p.pad_w_end < 0)
         return iris_ctx_fail(ctx, IRIS_ERR_ARG, "conv2d: bad params stride %dx%d pad %dx%d dilation %dx%d groups %d",
                              p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dil_h, p.dil_w, p.groups);
     int64_t N = x->ne[0], C = x->ne[1], H = x->ne[2], W = x->ne[3], O = w->ne[0], kh = w->ne[2], kw = w->ne[3];
     if (C % p.groups || O % p.groups || w->ne[1] * p.groups != C || kh < 1 || kw < 1 || kh > INT_MAX || kw > INT_MAX)
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "conv2d: weight %s does not fit x %s with %d groups", iris_op_shape(w),
                              iris_op_shape(x), p.groups);
-    int64_t eh = H + 2 * (int64_t)p.pad_h - (int64_t)p.dil_h * (kh - 1) - 1;
-    int64_t ew = W + 2 * (int64_t)p.pad_w - (int64_t)p.dil_w * (kw - 1) - 1;
+    int64_t eh = H + 2 * (int64_t)p.pad_h + p.pad_h_end - (int64_t)p.dil_h * (kh - 1) - 1;
+    int64_t ew = W + 2 * (int64_t)p.pad_w + p.pad_w_end - (int64_t)p.dil_w * (kw - 1) - 1;
     if (eh < 0 || ew < 0)
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "conv2d: kernel %s (dilation %dx%d) is larger than padded x %s",
                              iris_op_shape(w), p.dil_h, p.dil_w, iris_op_shape(x));

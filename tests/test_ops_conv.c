@@ -81,7 +81,7 @@ static const conv_case conv_cases[] = {
 };
 
 static iris_conv2d_params params_of(const conv_case *cc) {
-    iris_conv2d_params p = {cc->sh, cc->sw, cc->ph, cc->pw, cc->dil, cc->dil, cc->groups, cc->act, cc->alpha, NULL};
+    iris_conv2d_params p = {cc->sh, cc->sw, cc->ph, cc->pw, cc->dil, cc->dil, cc->groups, cc->act, cc->alpha, NULL, 0, 0};
     return p;
 }
 

@@ -447,7 +447,7 @@ static iris_status conv_gemm(conv_job *j) {
     j->d = iris_cpu_gemm_dims();
     j->Mpg = round_up(j->Og, j->d.mr);
     j->packed = !iris_cpu_sgemm_uses_openblas();
-    j->direct = j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 &&
+    j->direct = j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 && j->Ho == j->H &&
                 j->xs[3] == 1 && j->xs[2] == j->W && j->xs[1] >= j->P;
 
     /* fused tiles (over all images and groups at once) when there are at least two per thread and the
