@@ -78,7 +78,7 @@ iris_status iris_unet_load(iris_unet *u, iris_weights *w, iris_unet_heads heads)
     if (!st) st = iris_weights_get(w, "time_embed.0.bias", 1, &E, &u->t1_b);
     if (!st) st = iris_weights_get(w, "time_embed.2.weight", 2, (int64_t[]){E, E}, &u->t2_w);
     if (!st) st = iris_weights_get(w, "time_embed.2.bias", 1, &E, &u->t2_b);
-    for (int i = 1; !st && has(w, "input_blocks.%d.%s", i, "0.op.weight") || has(w, "input_blocks.%d.%s", i, "0.in_layers.0.weight"); i++) {
+    for (int i = 1; !st && (has(w, "input_blocks.%d.%s", i, "0.op.weight") || has(w, "input_blocks.%d.%s", i, "0.in_layers.0.weight")); i++) {
         if (u->n_in == IRIS_UNET_MAX_BLOCKS) return iris_fail(IRIS_ERR_FORMAT, "%s: too many UNet input blocks", iris_weights_path(w));
         st = load_block(&u->in[u->n_in++], w, "input_blocks", i, heads, &ch);
     }
