@@ -12,15 +12,22 @@ iris_status iris_sd_encode_prompt(iris_sd *sd, const char *prompt, int clip_skip
     iris_clip_chunks c;
     iris_status st = iris_clip_prompt_chunks(sd->tok, prompt ? prompt : "", sd->pad_id, &c);
     if (st) return st;
+    st = iris_sd_encode_chunks(sd, &c, clip_skip, out, n_tokens);
+    iris_clip_chunks_free(&c);
+    return st;
+}
+
+iris_status iris_sd_encode_chunks(iris_sd *sd, const iris_clip_chunks *cp, int clip_skip, float **out, int *n_tokens) {
+    const iris_clip_chunks c = *cp;
+    iris_status st = IRIS_OK;
+    *out = NULL;
+    *n_tokens = 0;
     int layers = sd->text_layers_default;
     if (clip_skip > 0) layers = sd->text.tower.n_layers - (clip_skip - 1);
     if (layers < 1) layers = 1;
     const int64_t L = IRIS_CLIP_CTX, D = sd->text.tower.dim;
     float *h = malloc((size_t)(c.n_chunks * L * D) * sizeof *h);
-    if (!h) {
-        iris_clip_chunks_free(&c);
-        return iris_fail(IRIS_ERR_NOMEM, "prompt: out of memory");
-    }
+    if (!h) return iris_fail(IRIS_ERR_NOMEM, "prompt: out of memory");
     for (int k = 0; k < c.n_chunks && !st; k++) {
         iris_ctx_reset(sd->ctx);
         iris_tensor *ids = iris_ctx_upload(sd->ctx, IRIS_I32, 2, (int64_t[]){1, L}, c.ids + k * L);
@@ -45,6 +52,5 @@ iris_status iris_sd_encode_prompt(iris_sd *sd, const char *prompt, int clip_skip
     } else {
         free(h);
     }
-    iris_clip_chunks_free(&c);
     return st;
 }

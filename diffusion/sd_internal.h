@@ -31,6 +31,8 @@ struct iris_sd {
 
 /* Conditioning of a prompt: [1, 77 * chunks, D] on the host (malloc'd). */
 iris_status iris_sd_encode_prompt(iris_sd *sd, const char *prompt, int clip_skip, float **out, int *n_tokens);
+/* The same from tokenized chunks (ids and emphasis weights). */
+iris_status iris_sd_encode_chunks(iris_sd *sd, const iris_clip_chunks *c, int clip_skip, float **out, int *n_tokens);
 /* Diffusers folder names for the canonical (original checkpoint) ones. */
 const char *iris_sd_diffusers_unet_name(void *layers_per_block, const char *name, char *buf, size_t n);
 const char *iris_sd_diffusers_vae_name(void *n_levels, const char *name, char *buf, size_t n);
