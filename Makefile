@@ -13,6 +13,7 @@
 #   tests/*.c              the test binary bin/test_iris
 #   bench/bench_<x>.c      a benchmark -> bin/bench_<x>
 #   fuzz/fuzz_<x>.c        a libFuzzer target -> bin/fuzz_<x>
+#   samples/<x>.c          a sample program of the API -> bin/sample_<x>
 #   cuda/*.cu              the CUDA backend (CUDA=1)
 
 CC ?= cc
@@ -50,6 +51,7 @@ TOOL_C := $(foreach d,$(MODEL_DIRS),$(wildcard $(d)/main_*.c))
 LIB_C := $(filter-out $(TOOL_C),$(ALL_C))
 TEST_C := $(wildcard tests/*.c)
 BENCH_C := $(wildcard bench/bench_*.c)
+SAMPLE_C := $(wildcard samples/*.c)
 FUZZ_C := $(wildcard fuzz/fuzz_*.c)
 CUDA_CU := $(wildcard cuda/*.cu)
 
@@ -67,9 +69,10 @@ endif
 LIB := $(BUILD)/libiris.a
 TOOLS := $(foreach f,$(TOOL_C),bin/$(patsubst main_%.c,%,$(notdir $(f))))
 BENCHES := $(BENCH_C:bench/%.c=bin/%)
+SAMPLES := $(SAMPLE_C:samples/%.c=bin/sample_%)
 
 .PHONY: all tools test asan fuzz fuzz-smoke bench clean
-all: $(LIB) $(TOOLS) bin/test_iris $(BENCHES)
+all: $(LIB) $(TOOLS) bin/test_iris $(BENCHES) $(SAMPLES)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,6 +99,10 @@ bin/test_iris$(TEST_SUFFIX): $(TEST_C:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 bin/bench_%: $(BUILD)/bench/bench_%.o $(LIB)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/sample_%: $(BUILD)/samples/%.o $(LIB)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
