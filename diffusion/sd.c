@@ -43,7 +43,7 @@ static int on_step(void *user, int step, int n_steps, const float *x, int64_t n)
     step_state *s = user;
     stage(s->sd, s->p, "step", step, s->t_step);
     s->t_step = now();
-    return s->p->progress ? s->p->progress(s->p->progress_user, s->offset + step + 1, s->total) : 0;
+    return s->p->progress ? s->p->progress(s->p->progress_user, s->offset + step, s->total) : 0;
 }
 
 /* RGB u8 image (w x h) -> [1, 3, h, w] in [-1, 1] */

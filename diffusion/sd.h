@@ -71,7 +71,8 @@ typedef struct iris_sd_params {
     /* img2img: an RGB init image (resized to width x height), strength in (0, 1] */
     const iris_image *init_image;
     float strength;         /* 0.75 */
-    /* progress after each sampler step; return nonzero to cancel (IRIS_ERR_CANCELLED) */
+    /* after each sampler step: step is the 0-based index of the step just done, of `steps` to run
+       (img2img runs fewer than params.steps); return nonzero to cancel (IRIS_ERR_CANCELLED) */
     int (*progress)(void *user, int step, int steps);
     void *progress_user;
     iris_sd_stage_fn on_stage; /* --verbose timings; may be NULL */
