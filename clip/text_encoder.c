@@ -32,7 +32,7 @@ static iris_status read_shape(iris_clip_text *m, iris_weights *w, const char *to
     return IRIS_OK;
 }
 
-static int default_heads(int dim) { return dim >= 64 ? dim / 64 : 1; }
+static int default_heads(int dim) { return dim >= 64 ? dim / 64 : 1; } /* CLIP's heads are 64 wide */
 
 static iris_status load_common(iris_clip_text *m, iris_weights *w, const char *tok, const char *pos, const char *lnw,
                                const char *lnb) {

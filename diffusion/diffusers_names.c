@@ -36,12 +36,12 @@ static const char *put(char *buf, size_t n, const char *fmt, ...) {
 
 /* "<block>.<part>.<rest>" inside a level at slot j: part 0 ResBlock, else transformer or sampler. */
 static const char *level_part(char *buf, size_t n, const char *blocks, int level, int j, int part, const char *rest,
-                              int is_sampler_slot, const char *sampler) {
+                              int is_sampler_slot, int is_last, const char *sampler) {
     const char *tail;
     if (is_sampler_slot) /* input_blocks.k.0.op.X */
         return strncmp(rest, "op.", 3) ? NULL : put(buf, n, "%s.%d.%s.0.conv.%s", blocks, level, sampler, rest + 3);
-    if (part > 0 && !strncmp(rest, "conv.", 5)) /* output_blocks.k.{1,2}.conv.X */
-        return put(buf, n, "%s.%d.%s.0.%s", blocks, level, sampler, rest);
+    if (part > 0 && !strncmp(rest, "conv.", 5)) /* output_blocks.k.{1,2}.conv.X: only a level's last block */
+        return is_last ? put(buf, n, "%s.%d.%s.0.%s", blocks, level, sampler, rest) : NULL;
     if (part == 0) {
         const char *p = res_part(rest, &tail);
         return p ? put(buf, n, "%s.%d.resnets.%d.%s%s", blocks, level, j, p, tail) : NULL;
@@ -67,11 +67,11 @@ const char *iris_sd_diffusers_unet_name(void *layers_per_block, const char *name
     }
     if (sscanf(name, "input_blocks.%d.%d.%n", &k, &part, &off) == 2 && k >= 1) {
         int level = (k - 1) / (L + 1), j = (k - 1) % (L + 1);
-        return level_part(buf, n, "down_blocks", level, j, part, name + off, j == L, "downsamplers");
+        return level_part(buf, n, "down_blocks", level, j, part, name + off, j == L, 0, "downsamplers");
     }
     if (sscanf(name, "output_blocks.%d.%d.%n", &k, &part, &off) == 2 && k >= 0) {
         int level = k / (L + 1), j = k % (L + 1);
-        return level_part(buf, n, "up_blocks", level, j, part, name + off, 0, "upsamplers");
+        return level_part(buf, n, "up_blocks", level, j, part, name + off, 0, j == L, "upsamplers");
     }
     return NULL;
 }
