@@ -112,33 +112,26 @@ static iris_status check_params(const iris_sd *sd, const iris_sd_params *p, int 
     return IRIS_OK;
 }
 
-iris_status iris_sd_generate(iris_sd *sd, const iris_sd_params *p, iris_image *out) {
-    memset(out, 0, sizeof *out);
-    int W = p->width ? p->width : sd->info.native_size, H = p->height ? p->height : sd->info.native_size;
+/* The sampling part of a generation: prompts, noise, sampler; z0 (the encoded init image) for
+   img2img or NULL. x gets the final latent [C, H/8, W/8]. */
+iris_status iris_sd_sample_latent(iris_sd *sd, const iris_sd_params *p, int W, int H, const float *z0, float *x) {
     iris_status st = check_params(sd, p, W, H);
     if (st) return st;
     const int64_t C = sd->unet.in_ch, h = H / sd->vae.factor, w = W / sd->vae.factor, n = C * h * w;
-
     double t0 = now();
-    float *cond = NULL, *uncond = NULL, *x = NULL, *z0 = NULL, *sigmas = NULL;
+    float *cond = NULL, *uncond = NULL, *sigmas = NULL;
     int n_cond = 0, n_uncond = 0;
     st = iris_sd_encode_prompt(sd, p->prompt, p->clip_skip, &cond, &n_cond);
     if (!st && p->cfg != 1.0f) st = iris_sd_encode_prompt(sd, p->negative, p->clip_skip, &uncond, &n_uncond);
     stage(sd, p, "text", 0, t0);
-
-    x = malloc((size_t)n * sizeof *x);
     sigmas = malloc((size_t)(p->steps + 1) * sizeof *sigmas);
-    if (!st && (!x || !sigmas)) st = iris_fail(IRIS_ERR_NOMEM, "generate: out of memory");
+    if (!st && !sigmas) st = iris_fail(IRIS_ERR_NOMEM, "generate: out of memory");
     if (!st) st = iris_schedule_sigmas(p->schedule, sd->train_sigmas, IRIS_SD_TRAIN_STEPS, p->steps, sigmas);
     int first = 0, steps = p->steps;
-    if (!st && p->init_image) {
+    if (z0) {
         int t_enc = (int)(fminf(p->strength, 0.999f) * (float)p->steps);
         first = p->steps - t_enc - 1;
         steps = t_enc + 1;
-        t0 = now();
-        z0 = malloc((size_t)n * sizeof *z0);
-        st = z0 ? image_to_latent(sd, p, W, H, z0) : iris_fail(IRIS_ERR_NOMEM, "img2img: out of memory");
-        stage(sd, p, "vae-encode", 0, t0);
     }
     iris_rng rng;
     iris_rng_init(&rng, p->rng, p->seed);
@@ -155,16 +148,34 @@ iris_status iris_sd_generate(iris_sd *sd, const iris_sd_params *p, iris_image *o
         st = iris_sample(p->sampler, &den.fn, x, n, sigmas + first, steps, &rng, p->eta, &cb);
     }
     if (have_den) iris_sd_denoiser_free(&den);
+    free(cond);
+    free(uncond);
+    free(sigmas);
+    return st;
+}
+
+iris_status iris_sd_generate(iris_sd *sd, const iris_sd_params *p, iris_image *out) {
+    memset(out, 0, sizeof *out);
+    int W = p->width ? p->width : sd->info.native_size, H = p->height ? p->height : sd->info.native_size;
+    iris_status st = check_params(sd, p, W, H);
+    if (st) return st;
+    const int64_t C = sd->unet.in_ch, h = H / sd->vae.factor, w = W / sd->vae.factor, n = C * h * w;
+    float *x = malloc((size_t)n * sizeof *x), *z0 = NULL;
+    if (!x) return iris_fail(IRIS_ERR_NOMEM, "generate: out of memory");
+    if (p->init_image) {
+        double t0 = now();
+        z0 = malloc((size_t)n * sizeof *z0);
+        st = z0 ? image_to_latent(sd, p, W, H, z0) : iris_fail(IRIS_ERR_NOMEM, "img2img: out of memory");
+        stage(sd, p, "vae-encode", 0, t0);
+    }
+    if (!st) st = iris_sd_sample_latent(sd, p, W, H, z0, x);
     if (!st) {
-        t0 = now();
+        double t0 = now();
         st = latent_to_image(sd, x, C, h, w, out);
         stage(sd, p, "vae-decode", 0, t0);
     }
-    free(cond);
-    free(uncond);
     free(x);
     free(z0);
-    free(sigmas);
     iris_ctx_reset(sd->ctx);
     return st;
 }

@@ -33,6 +33,9 @@ struct iris_sd {
 iris_status iris_sd_encode_prompt(iris_sd *sd, const char *prompt, int clip_skip, float **out, int *n_tokens);
 /* The same from tokenized chunks (ids and emphasis weights). */
 iris_status iris_sd_encode_chunks(iris_sd *sd, const iris_clip_chunks *c, int clip_skip, float **out, int *n_tokens);
+/* Prompts, noise and the sampler: the final latent into x ([C, H/8, W/8]); z0 the encoded init
+   image for img2img, or NULL. */
+iris_status iris_sd_sample_latent(iris_sd *sd, const iris_sd_params *p, int W, int H, const float *z0, float *x);
 /* Diffusers folder names for the canonical (original checkpoint) ones. */
 const char *iris_sd_diffusers_unet_name(void *layers_per_block, const char *name, char *buf, size_t n);
 const char *iris_sd_diffusers_vae_name(void *n_levels, const char *name, char *buf, size_t n);

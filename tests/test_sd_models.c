@@ -187,3 +187,135 @@ TEST(sd2_v_trajectories_match_kdiffusion) {
     for (int k = IRIS_SAMPLER_EULER; k <= IRIS_SAMPLER_DPMPP_2M; k++)
         check_traj("sd2_tiny.safetensors", "sd2_ref.safetensors", IRIS_SD_PRED_V, k, IRIS_SCHEDULE_DISCRETE);
 }
+
+/* The whole sampling path from prompt text: tokenizer, encoder, noise, sampler, against the
+   same k-diffusion trajectory (the reference tokenized with Hugging Face's CLIPTokenizer). */
+static void check_prompt_path(const char *model, const char *file, iris_sd_prediction pred) {
+    iris_sd *sd = load(model, pred);
+    if (!sd) return;
+    int64_t n;
+    float *want = ref(file, "traj_euler_a_discrete_latent", &n), x[256];
+    iris_sd_params p = iris_sd_default_params();
+    p.prompt = "a photo of a cat on a sofa";
+    p.negative = "";
+    p.width = p.height = 64;
+    p.steps = 4;
+    p.seed = 42;
+    p.rng = IRIS_RNG_CPU;
+    CHECK_OK(iris_sd_sample_latent(sd, &p, 64, 64, NULL, x));
+    if (want) CHECK_CLOSE(x, want, 256, 2e-3, 2e-3);
+    free(want);
+    iris_sd_free(sd);
+}
+
+TEST(sd1_prompt_to_latent_matches_reference) { check_prompt_path("sd1_tiny.safetensors", "sd1_ref.safetensors", 0); }
+TEST(sd2_prompt_to_latent_matches_reference) { check_prompt_path("sd2_tiny.safetensors", "sd2_ref.safetensors", IRIS_SD_PRED_V); }
+
+/* img2img as A1111 runs it: 5 steps at strength 0.6 run the last 4 sigmas from the encoded image. */
+TEST(sd1_img2img_matches_a1111_rule) {
+    iris_sd *sd = load("sd1_tiny.safetensors", 0);
+    if (!sd) return;
+    int64_t n;
+    float *z0 = ref("sd1_ref.safetensors", "enc_mean", &n), *want = ref("sd1_ref.safetensors", "img2img_latent", &n), x[256];
+    iris_sd_params p = iris_sd_default_params();
+    p.prompt = "a photo of a cat on a sofa";
+    p.steps = 5;
+    p.strength = 0.6f;
+    p.seed = 7;
+    p.rng = IRIS_RNG_CPU;
+    if (z0 && want) {
+        CHECK_OK(iris_sd_sample_latent(sd, &p, 64, 64, z0, x));
+        CHECK_CLOSE(x, want, 256, 2e-3, 2e-3);
+    }
+    free(z0), free(want);
+    iris_sd_free(sd);
+}
+
+/* A generated image is the decoded latent stored as A1111 does: trunc(255 * clamp((x + 1) / 2)). */
+TEST(sd1_generate_image_matches_decoded_reference) {
+    iris_sd *sd = load("sd1_tiny.safetensors", 0);
+    if (!sd) return;
+    int64_t n;
+    float *want = ref("sd1_ref.safetensors", "traj_euler_a_discrete_image", &n);
+    iris_sd_params p = iris_sd_default_params();
+    p.prompt = "a photo of a cat on a sofa";
+    p.width = p.height = 64;
+    p.steps = 4;
+    p.seed = 42;
+    p.rng = IRIS_RNG_CPU;
+    iris_image img;
+    CHECK_OK(iris_sd_generate(sd, &p, &img));
+    if (want && img.data) {
+        int worst = 0;
+        for (int i = 0; i < 64 * 64; i++)
+            for (int c = 0; c < 3; c++) {
+                float v = (want[c * 4096 + i] + 1) * 0.5f;
+                int e = (int)((v < 0 ? 0 : v > 1 ? 1 : v) * 255.0f), d = abs(e - img.data[i * 3 + c]);
+                worst = d > worst ? d : worst;
+            }
+        CHECK_MSG(worst <= 1, "worst pixel differs by %d levels", worst); /* 2e-3 in [-1, 1] is < 1 level */
+    }
+    iris_image_free(&img);
+    free(want);
+    iris_sd_free(sd);
+}
+
+/* Hostile and wrong checkpoints: one clear error naming the file, never a crash. */
+static void expect_load_error(const char *path, iris_status want_st, const char *needle) {
+    iris_sd *sd = NULL;
+    iris_sd_load_params lp = iris_sd_load_default_params();
+    lp.n_threads = 1;
+    iris_status st = iris_sd_load(&sd, path, &lp);
+    CHECK_MSG(st == want_st, "%s: got %s (%s), want %s", path, iris_status_name(st), iris_last_error(), iris_status_name(want_st));
+    CHECK_MSG(strstr(iris_last_error(), needle) != NULL, "%s: message '%s' lacks '%s'", path, iris_last_error(), needle);
+    CHECK(strchr(iris_last_error(), '\n') == NULL);
+    CHECK(sd == NULL);
+    iris_sd_free(sd);
+}
+
+static char *read_all(const char *path, size_t *n) {
+    char *buf = NULL;
+    CHECK_OK(iris_read_file(path, &buf, n));
+    return buf;
+}
+
+/* Rewrites the JSON header of a safetensors copy through `edit` (same length, so offsets hold). */
+static void write_edited(const char *dst, const char *src, const char *from, const char *to) {
+    size_t n;
+    char *b = read_all(src, &n);
+    if (!b) return;
+    uint64_t hl;
+    memcpy(&hl, b, 8);
+    char *hit = memmem(b + 8, hl, from, strlen(from));
+    CHECK(hit != NULL && strlen(from) == strlen(to));
+    if (hit) memcpy(hit, to, strlen(to));
+    CHECK_OK(iris_write_atomic(dst, b, n));
+    free(b);
+}
+
+TEST(sd_hostile_checkpoints_fail_cleanly) {
+    const char *src = "tests/ref/sd/sd1_tiny.safetensors";
+    char dir[] = "/tmp/iris_sd_XXXXXX", path[256];
+    if (!mkdtemp(dir)) return;
+    size_t n;
+    char *b = read_all(src, &n);
+    if (!b) return;
+    /* truncated at several points: header, mid-header, mid-data */
+    size_t cuts[] = {4, 100, n / 2, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        snprintf(path, sizeof path, "%s/cut%zu.safetensors", dir, i);
+        CHECK_OK(iris_write_atomic(path, b, cuts[i]));
+        expect_load_error(path, IRIS_ERR_FORMAT, path);
+    }
+    free(b);
+    /* a missing UNet tensor (renamed away), a wrong shape (a dim edited), and not a model at all */
+    snprintf(path, sizeof path, "%s/missing.safetensors", dir);
+    write_edited(path, src, "\"model.diffusion_model.out.2.weight\"", "\"model.diffusion_model.out.2.weighX\"");
+    expect_load_error(path, IRIS_ERR_FORMAT, "out.2.weight");
+    snprintf(path, sizeof path, "%s/notsd.safetensors", dir);
+    expect_load_error("tests/ref/resnet18_tiny.safetensors", IRIS_ERR_FORMAT, "not a Stable Diffusion checkpoint");
+    snprintf(path, sizeof path, "%s/model.ckpt", dir);
+    CHECK_OK(iris_write_atomic(path, "PK\003\004rest", 8));
+    expect_load_error(path, IRIS_ERR_UNSUPPORTED, ".ckpt");
+    expect_load_error("/nonexistent/model.safetensors", IRIS_ERR_IO, "/nonexistent/model.safetensors");
+}
