@@ -22,8 +22,10 @@ iris_status iris_sd_encode_chunks(iris_sd *sd, const iris_clip_chunks *cp, int c
     iris_status st = IRIS_OK;
     *out = NULL;
     *n_tokens = 0;
-    int layers = sd->text_layers_default;
-    if (clip_skip > 0) layers = sd->text.tower.n_layers - (clip_skip - 1);
+    /* clip skip counts from the end of the original tower, which a file may have cut short */
+    int skip = clip_skip > 0 ? clip_skip : sd->clip_skip_default;
+    int layers = sd->text.tower.n_layers + sd->text_dropped - (skip - 1);
+    if (layers > sd->text.tower.n_layers) layers = sd->text.tower.n_layers;
     if (layers < 1) layers = 1;
     const int64_t L = IRIS_CLIP_CTX, D = sd->text.tower.dim;
     float *h = malloc((size_t)(c.n_chunks * L * D) * sizeof *h);

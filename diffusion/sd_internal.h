@@ -17,7 +17,8 @@ struct iris_sd {
     iris_ctx *ctx;
     iris_weights w_text, w_unet, w_vae;
     iris_clip_text text;
-    int text_layers_default; /* layers run for the conditioning (all for SD 1.x, all but one for SD 2.x) */
+    int clip_skip_default;   /* A1111's "Clip skip": 1 (last layer) for SD 1.x, 2 (penultimate) for SD 2.x */
+    int text_dropped;        /* layers the file left out: diffusers' SD 2.x text encoders keep 23 of 24 */
     int32_t pad_id;          /* after the first EOS: EOS (SD 1.x) or 0 (OpenCLIP) */
     iris_clip_tokenizer *tok;
     iris_unet unet;

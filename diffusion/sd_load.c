@@ -177,6 +177,7 @@ static iris_status open_diffusers(iris_sd *sd, const char *dir, iris_device dev)
     int heads = json_int(tc, "num_attention_heads", 0), gelu = act && !strcmp(act, "gelu");
     cJSON_Delete(tc);
     sd->info.family = gelu ? IRIS_SD_2 : IRIS_SD_1;
+    sd->text_dropped = gelu; /* diffusers stores SD 2.x's text tower without its unused last layer */
     if (!find_in(path, sizeof path, dir, "text_encoder", text_files))
         return iris_fail(IRIS_ERR_NOT_FOUND, "%s: no text_encoder/model.safetensors (pickled .bin weights are not supported)", dir);
     iris_status st = iris_weights_open(&sd->w_text, path, dev);
@@ -254,7 +255,7 @@ iris_status iris_sd_load(iris_sd **out, const char *path, const iris_sd_load_par
         sd->info.latent_channels = sd->unet.in_ch;
         sd->info.text_dim = sd->text.tower.dim;
         sd->pad_id = sd->info.family == IRIS_SD_2 ? 0 : IRIS_CLIP_EOS;
-        sd->text_layers_default = sd->text.tower.n_layers - (sd->info.family == IRIS_SD_2 ? 1 : 0);
+        sd->clip_skip_default = sd->info.family == IRIS_SD_2 ? 2 : 1;
         if (p.prediction) sd->info.prediction = p.prediction;
         if (!sd->info.prediction)
             sd->info.prediction = sd->info.family == IRIS_SD_2 ? guess_prediction(sd) : IRIS_SD_PRED_EPS;

@@ -319,3 +319,6 @@ TEST(sd_hostile_checkpoints_fail_cleanly) {
     expect_load_error(path, IRIS_ERR_UNSUPPORTED, ".ckpt");
     expect_load_error("/nonexistent/model.safetensors", IRIS_ERR_IO, "/nonexistent/model.safetensors");
 }
+
+/* diffusers keeps 23 of OpenCLIP's 24 layers for SD 2.x and uses the last: the same conditioning. */
+TEST(sd2_diffusers_folder_text_encoder_matches) { check_text("sd2_tiny_diffusers", "sd2d_ref.safetensors", 0); }

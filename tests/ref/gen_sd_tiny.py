@@ -173,8 +173,9 @@ def randomize(model, seed, gain=1.0, embed_std=0.5):
 
 def text_config(layers, act):
     from transformers import CLIPTextConfig
+    # one head: CLIP heads are 64 wide (iris reads no head count from a single-file checkpoint)
     return CLIPTextConfig(vocab_size=49408, hidden_size=TEXT_DIM, intermediate_size=2 * TEXT_DIM,
-                          num_attention_heads=2, num_hidden_layers=layers, max_position_embeddings=CTX,
+                          num_attention_heads=1, num_hidden_layers=layers, max_position_embeddings=CTX,
                           hidden_act=act, layer_norm_eps=1e-5, projection_dim=TEXT_DIM,
                           bos_token_id=49406, eos_token_id=49407, pad_token_id=1,
                           attn_implementation="eager")
