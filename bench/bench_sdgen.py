@@ -114,7 +114,7 @@ def run_peer(peer, a, size, sampler, steps, env):
     cmd = peer_cmd(peer, a, size, sampler, steps, out_png)
     rc, so, se, wall, rss = run_measured(cmd, a.nice, a.timeout, env)
     r = {"peer": peer, "size": size, "sampler": sampler, "steps": steps, "rc": rc, "wall_s": wall,
-         "peak_rss_mb": rss, "cmd": cmd}
+         "peak_rss_mb": rss, "loadavg_1min_after": os.getloadavg()[0], "cmd": cmd}
     if rc != 0:
         r["error"] = (se or so)[-2000:]
         return r
@@ -211,6 +211,11 @@ def main():
         peers.remove("iris")
     os.makedirs(a.outdir, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), PYTHONUNBUFFERED="1")
+    load0 = os.getloadavg()[0]
+    if load0 > 0.5:
+        # ggml's and OpenMP's spinning thread barriers collapse when the cores are shared: times mean little
+        print(f"bench_sdgen: warning: load average {load0:.1f} before the run; other work shares the CPU",
+              file=sys.stderr)
     results = []
     for si, sampler in enumerate(a.sampler.split(",")):
         for size in [int(s) for s in a.sizes.split(",")]:
@@ -227,12 +232,14 @@ def main():
             if "iris" in by and "sdcpp" in by and by["iris"].get("image") and by["sdcpp"].get("image"):
                 by["iris"]["psnr_vs_sdcpp"] = psnr(by["iris"]["image"], by["sdcpp"]["image"])
     info = versions()
-    info.update(threads=a.threads, steps=a.steps, cfg=a.cfg, seed=a.seed, prompt=a.prompt, nice=a.nice)
+    info.update(threads=a.threads, steps=a.steps, cfg=a.cfg, seed=a.seed, prompt=a.prompt, nice=a.nice,
+                loadavg_1min_before=load0)
     with open(a.json, "w") as f:
         json.dump({"info": info, "results": results}, f, indent=1)
     print(f"{info.get('cpu')}, {a.threads} threads, {a.steps} steps, CFG {a.cfg}, seed {a.seed}; "
           f"sd.cpp {info.get('stable-diffusion-cpp-python')}, torch {info.get('torch')}, "
-          f"diffusers {info.get('diffusers')}, OpenVINO {info.get('openvino')}, iris {info.get('iris_commit')}\n")
+          f"diffusers {info.get('diffusers')}, OpenVINO {info.get('openvino')}, iris {info.get('iris_commit')}; "
+          f"load average before {load0:.1f}\n")
     print(table(results))
     print(f"\n(details: {a.json})")
 
