@@ -45,10 +45,10 @@ def parse_iris_stages(stderr):
     out = {"text_s": None, "step_s": [], "vae_s": None, "stage_peak_mb": {}}
     unit = {"B": 1e-6, "KB": 1e-3, "KIB": 1.024e-3, "MB": 1.0, "MIB": 1.048576, "GB": 1e3, "GIB": 1073.741824}
     for line in stderr.splitlines():
-        m = re.search(r"\b(text|step|vae-decode|vae-encode)\b(.*)", line, re.I)
+        m = re.search(r"\b(text|step|vae[- ]decode|vae[- ]encode)\b(.*)", line, re.I)
         if not m:
             continue
-        stage, rest = m.group(1).lower(), m.group(2)
+        stage, rest = m.group(1).lower().replace(" ", "-"), m.group(2)
         peak = re.search(r"peak\D*?([0-9]+(?:\.[0-9]+)?)\s*([KMG]i?B|B)\b", rest, re.I)
         if peak:
             mb = float(peak.group(1)) * unit[peak.group(2).upper()]
