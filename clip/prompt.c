@@ -21,7 +21,9 @@
    Not copied: A1111's SD 2.x path tokenizes with open_clip (ftfy, HTML unescaping) where we use
    the CLIPTokenizer cleanup; textual-inversion embeddings; prompt editing [a:b:n] and AND
    (handled before this step in A1111 too). */
+#include <float.h>
 #include <locale.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,7 +64,7 @@ static void add_entry(parser *ps, const char *s, size_t len, double w) {
         if (!e) { ps->oom = 1; return; }
         ps->e = e, ps->ecap = cap;
     }
-    memcpy(ps->arena + ps->arena_n, s, len);
+    if (len) memcpy(ps->arena + ps->arena_n, s, len);
     ps->e[ps->ne++] = (entry){ps->arena_n, len, w};
     ps->arena_n += len;
 }
@@ -300,6 +302,14 @@ static void add_token(chunker *c, int32_t tok, float w, int32_t comma) {
     c->n++;
 }
 
+/* double to float as the hardware (and torch) rounds it, overflow to infinity: a plain cast of
+   an out-of-range value is undefined in C */
+static float to_float(double w) {
+    if (fabs(w) >= 0x1.ffffffp127) return w < 0 ? -INFINITY : INFINITY; /* FLT_MAX + half an ulp */
+    if (fabs(w) > FLT_MAX) return w < 0 ? -FLT_MAX : FLT_MAX;
+    return (float)w;
+}
+
 iris_status iris_clip_prompt_chunks(const iris_clip_tokenizer *t, const char *prompt, int32_t pad_id,
                                     iris_clip_chunks *out) {
     if (!out) return iris_fail(IRIS_ERR_ARG, "iris_clip_prompt_chunks: out is NULL");
@@ -308,6 +318,9 @@ iris_status iris_clip_prompt_chunks(const iris_clip_tokenizer *t, const char *pr
     parser ps;
     memset(&ps, 0, sizeof ps);
     ps.p = prompt, ps.n = strlen(prompt);
+    ps.arena_cap = ps.n + 1; /* entry texts never add up to more than the prompt */
+    ps.arena = malloc(ps.arena_cap);
+    if (!ps.arena) return iris_fail(IRIS_ERR_NOMEM, "prompt: out of memory");
     chunker c;
     memset(&c, 0, sizeof c);
     c.out = out, c.last_comma = -1;
@@ -321,7 +334,7 @@ iris_status iris_clip_prompt_chunks(const iris_clip_tokenizer *t, const char *pr
         }
         ids.n = 0;
         st = iris_clip_tokenize_append(t, ps.arena + e->off, e->len, &ids);
-        for (size_t i = 0; i < ids.n && !st && !c.oom; i++) add_token(&c, ids.ids[i], (float)e->w, t->comma);
+        for (size_t i = 0; i < ids.n && !st && !c.oom; i++) add_token(&c, ids.ids[i], to_float(e->w), t->comma);
     }
     if (!st && !c.oom && (c.n || !out->n_chunks)) next_chunk(&c);
     if (!st && c.oom) st = iris_fail(IRIS_ERR_NOMEM, "prompt: out of memory");

@@ -164,13 +164,13 @@ static iris_status build(iris_clip_tokenizer *t, const char *src, size_t size, c
             goto done;
         }
         size_t na = tok_len(t, left), nb = tok_len(t, right);
-        char *joined = malloc(na + nb);
+        char small[256], *joined = na + nb <= sizeof small ? small : malloc(na + nb);
         if (!joined) goto oom;
         memcpy(joined, t->text + t->off[left], na);
         memcpy(joined + na, t->text + t->off[right], nb);
         int again = find_text(&b, joined, na + nb) >= 0;
         int fail = !again && add_token(&b, joined, na + nb, "", 0);
-        free(joined);
+        if (joined != small) free(joined);
         if (fail) goto oom;
         if (again) {
             st = iris_fail(IRIS_ERR_FORMAT, "%s line %d: \"%s\" makes a symbol a second time", name, line,

@@ -1,4 +1,7 @@
 /* unicode.c - UTF-8 decoding and character classes for the tokenizers. */
+#include <stdlib.h>
+#include <string.h>
+
 #include "unicode.h"
 
 int iris_utf8_next(const char *str, size_t n, uint32_t *cp) {
@@ -182,29 +185,49 @@ static uint32_t compose(uint32_t a, uint32_t b) {
     return 0;
 }
 
+/* A run of non-starters, each packed as class << 21 | code point, stably sorted by class:
+   insertion for short runs, counting (linear, so no input is slow) for long ones. */
+static void sort_marks(uint32_t *a, size_t n) {
+    uint32_t *tmp = n > 32 ? malloc(n * sizeof *tmp) : NULL;
+    if (!tmp) {
+        for (size_t i = 1; i < n; i++) {
+            uint32_t c = a[i];
+            size_t j = i;
+            while (j > 0 && a[j - 1] >> 21 > c >> 21) a[j] = a[j - 1], j--;
+            a[j] = c;
+        }
+        return;
+    }
+    size_t start[257] = {0};
+    for (size_t i = 0; i < n; i++) start[(a[i] >> 21) + 1]++;
+    for (int k = 0; k < 256; k++) start[k + 1] += start[k];
+    for (size_t i = 0; i < n; i++) tmp[start[a[i] >> 21]++] = a[i];
+    memcpy(a, tmp, n * sizeof *a);
+    free(tmp);
+}
+
 size_t iris_uc_nfc(const uint32_t *s, size_t n, uint32_t *out) {
-    /* 1. full canonical decomposition */
+    /* 1. full canonical decomposition, each code point packed with its combining class */
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0xc0) out[m++] = s[i];
-        else m += decompose(s[i], out + m);
+        size_t k = s[i] < 0xc0 ? (out[m] = s[i], 1) : decompose(s[i], out + m);
+        for (; k; k--, m++) out[m] |= (uint32_t)ccc(out[m]) << 21;
     }
-    /* 2. canonical order: a stable sort of each run of non-starters by combining class */
-    for (size_t i = 1; i < m; i++) {
-        uint32_t c = out[i];
-        int cc = ccc(c);
-        if (!cc) continue;
-        size_t j = i;
-        while (j > 0 && ccc(out[j - 1]) > cc) out[j] = out[j - 1], j--;
-        out[j] = c;
+    /* 2. canonical order: each run of non-starters sorted by class */
+    for (size_t i = 0; i < m;) {
+        if (!(out[i] >> 21)) { i++; continue; }
+        size_t e = i;
+        while (e < m && out[e] >> 21) e++;
+        if (e - i > 1) sort_marks(out + i, e - i);
+        i = e;
     }
     /* 3. compose each character with the last starter unless a character between blocks it
-          (after step 2 the last one between has the highest class) */
+          (after step 2 the last one between has the highest class); out[0..o) is unpacked */
     size_t o = 0, starter = 0;
     int have_starter = 0, last_cc = 0;
     for (size_t i = 0; i < m; i++) {
-        uint32_t c = out[i];
-        int cc = ccc(c);
+        uint32_t c = out[i] & 0x1fffff;
+        int cc = (int)(out[i] >> 21);
         if (have_starter && (o - 1 == starter || (last_cc && last_cc < cc))) {
             uint32_t p = compose(out[starter], c);
             if (p) { out[starter] = p; continue; }
