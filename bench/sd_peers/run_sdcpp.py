@@ -39,7 +39,10 @@ def main():
     t1 = time.perf_counter()
     images = sd.generate_image(prompt=a.prompt, negative_prompt="", width=a.width, height=a.height,
                                cfg_scale=a.cfg, sample_method=a.sampler, scheduler="discrete",
-                               sample_steps=a.steps, seed=a.seed, progress_callback=on_progress)
+                               sample_steps=a.steps, seed=a.seed, progress_callback=on_progress,
+                               # the Python wrapper passes eta=0 unless told, which turns Euler a's
+                               # ancestral noise off; sd.cpp's own default (and A1111's) is 1
+                               eta=1.0 if a.sampler in ("euler_a", "dpm++2s_a") else 0.0)
     total_s = time.perf_counter() - t1
     text = "".join(logs)
 
