@@ -22,7 +22,7 @@ typedef enum iris_op {
                            ip: stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, act; fp[0]: act alpha */
     IRIS_OP_POOL2D,     /* ip: kind (0 max, 1 avg), kh, kw, sh, sw, ph, pw, count_include_pad */
     IRIS_OP_UPSAMPLE,   /* nearest; ip: scale_h, scale_w */
-    IRIS_OP_GROUP_NORM, /* src0 x[N,C,...], src1 gamma[C]?, src2 beta[C]?; ip[0] groups; fp[0] eps */
+    IRIS_OP_GROUP_NORM, /* src0 x[N,C,...], src1 gamma[C]?, src2 beta[C]?; ip[0] groups, ip[1] iris_act after; fp[0] eps */
     IRIS_OP_LAYER_NORM, /* over last dim; src1 gamma?, src2 beta?; fp[0] eps */
     IRIS_OP_RMS_NORM,   /* over last dim; src1 gamma?; fp[0] eps */
     IRIS_OP_SOFTMAX,    /* over last dim of src0 * fp[0], plus src1 additive mask (broadcast)?; ip[0] causal */

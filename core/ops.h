@@ -89,6 +89,9 @@ iris_tensor *iris_upsample_nearest(iris_ctx *ctx, const iris_tensor *x, int scal
 /* x [N, C, ...], gamma/beta [C] or NULL */
 iris_tensor *iris_group_norm(iris_ctx *ctx, const iris_tensor *x, int groups, const iris_tensor *gamma,
                              const iris_tensor *beta, float eps);
+/* group norm followed by an activation in the same pass (SD's ResBlocks: norm then SiLU) */
+iris_tensor *iris_group_norm_act(iris_ctx *ctx, const iris_tensor *x, int groups, const iris_tensor *gamma,
+                                 const iris_tensor *beta, float eps, iris_act act);
 /* over the last dim; gamma/beta [D] or NULL */
 iris_tensor *iris_layer_norm(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *gamma,
                              const iris_tensor *beta, float eps);

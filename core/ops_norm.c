@@ -27,13 +27,18 @@ static int check_f32_input(iris_ctx *ctx, const char *op, const iris_tensor *x) 
 
 static iris_tensor *run_like(iris_ctx *ctx, iris_op op, const iris_tensor *x, const iris_tensor *s1,
                              const iris_tensor *s2, int32_t ip0, float fp0) {
-    iris_op_call c = {.op = op, .src = {x, s1, s2}, .ip = {ip0}, .fp = {fp0}};
+    iris_op_call c = {.op = op, .src = {x, s1, s2}, .ip = {ip0, IRIS_ACT_NONE}, .fp = {fp0}};
     c.dst = iris_ctx_tensor(ctx, IRIS_F32, x->ndim, x->ne);
     return iris_op_run(ctx, &c);
 }
 
 iris_tensor *iris_group_norm(iris_ctx *ctx, const iris_tensor *x, int groups, const iris_tensor *gamma,
                              const iris_tensor *beta, float eps) {
+    return iris_group_norm_act(ctx, x, groups, gamma, beta, eps, IRIS_ACT_NONE);
+}
+
+iris_tensor *iris_group_norm_act(iris_ctx *ctx, const iris_tensor *x, int groups, const iris_tensor *gamma,
+                                 const iris_tensor *beta, float eps, iris_act act) {
     if (!iris_op_inputs(ctx, "group_norm", 1, x) || !check_f32_input(ctx, "group_norm", x)) return NULL;
     if (x->ndim < 2)
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "group_norm: x %s needs [N, C, ...]", iris_op_shape(x));
@@ -45,7 +50,11 @@ iris_tensor *iris_group_norm(iris_ctx *ctx, const iris_tensor *x, int groups, co
     if (!check_weight(ctx, "group_norm", "gamma", gamma, x->ne[1], x) ||
         !check_weight(ctx, "group_norm", "beta", beta, x->ne[1], x))
         return NULL;
-    return run_like(ctx, IRIS_OP_GROUP_NORM, x, gamma, beta, groups, eps);
+    if ((int)act < 0 || act >= IRIS_ACT_COUNT)
+        return iris_ctx_fail(ctx, IRIS_ERR_ARG, "group_norm: unknown activation %d", (int)act);
+    iris_op_call c = {.op = IRIS_OP_GROUP_NORM, .src = {x, gamma, beta}, .ip = {groups, (int32_t)act}, .fp = {eps}};
+    c.dst = iris_ctx_tensor(ctx, IRIS_F32, x->ndim, x->ne);
+    return iris_op_run(ctx, &c);
 }
 
 iris_tensor *iris_layer_norm(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *gamma,

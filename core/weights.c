@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 iris_status iris_weights_open(iris_weights *w, const char *path, iris_device dev) {
     memset(w, 0, sizeof *w);
@@ -148,4 +149,9 @@ iris_status iris_weights_rows(iris_weights *w, const iris_tensor *t, int64_t row
     if ((st = own(w, v))) return st;
     *out = v;
     return IRIS_OK;
+}
+
+void iris_weights_release_pages(iris_weights *w) {
+    if (w && w->is_open && w->st.map.data && w->st.map.size)
+        madvise((void *)w->st.map.data, w->st.map.size, MADV_DONTNEED);
 }

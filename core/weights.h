@@ -52,4 +52,9 @@ iris_status iris_weights_get_as(iris_weights *w, const char *name, int ndim, con
 /* A view of rows [row0, row0 + rows) of a 1- or 2-d tensor handed out by this set (a fused q/k/v). */
 iris_status iris_weights_rows(iris_weights *w, const iris_tensor *t, int64_t row0, int64_t rows, iris_tensor **out);
 
+/* Hands the file's pages the model has read back to the page cache (CPU models): the process's
+   memory drops by that much, and the next use maps them again without reading the disk twice.
+   sdgen calls it for the text encoder after the prompts and for the UNet before the VAE. */
+void iris_weights_release_pages(iris_weights *w);
+
 #endif

@@ -123,6 +123,7 @@ iris_status iris_sd_sample_latent(iris_sd *sd, const iris_sd_params *p, int W, i
     int n_cond = 0, n_uncond = 0;
     st = iris_sd_encode_prompt(sd, p->prompt, p->clip_skip, &cond, &n_cond);
     if (!st && p->cfg != 1.0f) st = iris_sd_encode_prompt(sd, p->negative, p->clip_skip, &uncond, &n_uncond);
+    iris_weights_release_pages(&sd->w_text);
     stage(sd, p, "text", 0, t0);
     sigmas = malloc((size_t)(p->steps + 1) * sizeof *sigmas);
     if (!st && !sigmas) st = iris_fail(IRIS_ERR_NOMEM, "generate: out of memory");
@@ -169,6 +170,7 @@ iris_status iris_sd_generate(iris_sd *sd, const iris_sd_params *p, iris_image *o
         stage(sd, p, "vae-encode", 0, t0);
     }
     if (!st) st = iris_sd_sample_latent(sd, p, W, H, z0, x);
+    iris_weights_release_pages(&sd->w_unet); /* the VAE's activations take their place */
     if (!st) {
         double t0 = now();
         st = latent_to_image(sd, x, C, h, w, out);

@@ -49,20 +49,25 @@ iris_status iris_resblock_load(iris_resblock *rb, iris_weights *w, const char *p
     return st;
 }
 
+/* Each half's temporaries (the normalised input) are dropped as soon as its conv is done, so a
+   block at the VAE's full resolution holds at most its input and three maps of its width. */
 iris_tensor *iris_resblock_forward(iris_ctx *ctx, const iris_resblock *rb, const iris_tensor *x,
                                    const iris_tensor *emb_act) {
-    iris_tensor *h = iris_silu(ctx, iris_group_norm(ctx, x, rb->groups, rb->n1_w, rb->n1_b, rb->eps));
+    iris_mark m = iris_ctx_mark(ctx);
+    iris_tensor *h = iris_group_norm_act(ctx, x, rb->groups, rb->n1_w, rb->n1_b, rb->eps, IRIS_ACT_SILU);
     h = iris_conv2d(ctx, h, rb->c1_w, rb->c1_b, iris_conv(1, 1));
     if (rb->emb_w && emb_act) {
         iris_tensor *e = iris_linear(ctx, emb_act, rb->emb_w, rb->emb_b); /* [B, Cout] */
         if (e) e = iris_reshape(ctx, e, 4, (int64_t[]){e->ne[0], e->ne[1], 1, 1});
         h = iris_add(ctx, h, e);
     }
-    h = iris_silu(ctx, iris_group_norm(ctx, h, rb->groups, rb->n2_w, rb->n2_b, rb->eps));
+    if (!h) return NULL;
+    h = iris_ctx_keep(ctx, m, h);
     const iris_tensor *skip = rb->skip_w ? iris_conv2d(ctx, x, rb->skip_w, rb->skip_b, iris_conv(1, 0)) : x;
+    iris_tensor *a = iris_group_norm_act(ctx, h, rb->groups, rb->n2_w, rb->n2_b, rb->eps, IRIS_ACT_SILU);
     iris_conv2d_params p = iris_conv(1, 1);
     p.residual = skip;
-    return iris_conv2d(ctx, h, rb->c2_w, rb->c2_b, p);
+    return iris_conv2d(ctx, a, rb->c2_w, rb->c2_b, p);
 }
 
 /* q/k/v without biases, output projection with one, as SD's attention layers are. */

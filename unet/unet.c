@@ -198,6 +198,6 @@ iris_tensor *iris_unet_forward(iris_ctx *ctx, const iris_unet *u, const iris_ten
         if (!h) return NULL;
         h = iris_ctx_keep(ctx, m, h);
     }
-    h = iris_silu(ctx, iris_group_norm(ctx, h, GROUPS, u->norm_w, u->norm_b, 1e-5f));
+    h = iris_group_norm_act(ctx, h, GROUPS, u->norm_w, u->norm_b, 1e-5f, IRIS_ACT_SILU);
     return iris_conv2d(ctx, h, u->out_w, u->out_b, iris_conv(1, 1));
 }

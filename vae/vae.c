@@ -136,6 +136,9 @@ static iris_tensor *mid_attention(iris_ctx *ctx, const iris_vae_coder *c, const 
     return iris_add(ctx, h, x);
 }
 
+/* Keeps only y of everything made since m: a level's earlier block outputs go as the next is made. */
+static iris_tensor *keep(iris_ctx *ctx, iris_mark m, iris_tensor *y) { return y ? iris_ctx_keep(ctx, m, y) : NULL; }
+
 static iris_tensor *mid_block(iris_ctx *ctx, const iris_vae_coder *c, iris_tensor *h) {
     h = iris_resblock_forward(ctx, &c->mid1, h, NULL);
     h = mid_attention(ctx, c, h);
@@ -143,7 +146,7 @@ static iris_tensor *mid_block(iris_ctx *ctx, const iris_vae_coder *c, iris_tenso
 }
 
 static iris_tensor *head(iris_ctx *ctx, const iris_vae_coder *c, iris_tensor *h) {
-    h = iris_silu(ctx, iris_group_norm(ctx, h, GROUPS, c->norm_w, c->norm_b, EPS));
+    h = iris_group_norm_act(ctx, h, GROUPS, c->norm_w, c->norm_b, EPS, IRIS_ACT_SILU);
     return iris_conv2d(ctx, h, c->out_w, c->out_b, iris_conv(1, 1));
 }
 
@@ -160,10 +163,9 @@ iris_tensor *iris_vae_decode(iris_ctx *ctx, const iris_vae *v, const iris_tensor
     for (int i = v->dec.n_levels - 1; i >= 0 && h; i--) { /* up.N-1 (lowest resolution) first */
         const iris_vae_level *L = &v->dec.levels[i];
         m = iris_ctx_mark(ctx);
-        for (int j = 0; j < L->n_res; j++) h = iris_resblock_forward(ctx, &L->res[j], h, NULL);
-        if (L->sample_w)
-            h = iris_conv2d(ctx, iris_upsample_nearest(ctx, h, 2, 2), L->sample_w, L->sample_b, iris_conv(1, 1));
-        if (h) h = iris_ctx_keep(ctx, m, h);
+        for (int j = 0; j < L->n_res && h; j++) h = keep(ctx, m, iris_resblock_forward(ctx, &L->res[j], h, NULL));
+        if (L->sample_w && h)
+            h = keep(ctx, m, iris_conv2d(ctx, iris_upsample_nearest(ctx, h, 2, 2), L->sample_w, L->sample_b, iris_conv(1, 1)));
     }
     return head(ctx, &v->dec, h);
 }
@@ -178,13 +180,12 @@ iris_tensor *iris_vae_encode(iris_ctx *ctx, const iris_vae *v, const iris_tensor
     for (int i = 0; i < v->enc.n_levels && h; i++) {
         const iris_vae_level *L = &v->enc.levels[i];
         iris_mark m = iris_ctx_mark(ctx);
-        for (int j = 0; j < L->n_res; j++) h = iris_resblock_forward(ctx, &L->res[j], h, NULL);
-        if (L->sample_w) {
+        for (int j = 0; j < L->n_res && h; j++) h = keep(ctx, m, iris_resblock_forward(ctx, &L->res[j], h, NULL));
+        if (L->sample_w && h) {
             iris_conv2d_params p = iris_conv(2, 0);
             p.pad_h_end = p.pad_w_end = 1;
-            h = iris_conv2d(ctx, h, L->sample_w, L->sample_b, p);
+            h = keep(ctx, m, iris_conv2d(ctx, h, L->sample_w, L->sample_b, p));
         }
-        if (h) h = iris_ctx_keep(ctx, m, h);
     }
     h = head(ctx, &v->enc, mid_block(ctx, &v->enc, h));
     h = iris_conv2d(ctx, h, v->quant_w, v->quant_b, iris_conv(1, 0));

@@ -302,6 +302,7 @@ typedef struct {
     float *gstat; /* per (n, group), 4 arrays of NG: shift, mean hi, mean lo, rstd */
     int64_t NG;
     int phase;
+    iris_act act; /* applied to each normalised row while it is in cache */
     atomic_int oom;
 } gn_job;
 
@@ -328,7 +329,11 @@ static void gn_channels(void *arg, int64_t c0, int64_t c1, int tid) {
             }
             if (j->phase == 0) acc += j->f->sum(p, j->inner, gs[0]);
             else if (j->phase == 1) acc += j->f->sumsq(p, j->inner, gs[ng]);
-            else j->f->normalize(p, j->y + nc * j->S + o * j->inner, j->inner, gs[ng], a, d, NULL, NULL);
+            else {
+                float *y = j->y + nc * j->S + o * j->inner;
+                j->f->normalize(p, y, j->inner, gs[ng], a, d, NULL, NULL);
+                if (j->act) iris_cpu_act(j->act, 0.0f, y, j->inner);
+            }
         }
         if (j->phase < 2) j->csum[nc] = acc;
     }
@@ -340,7 +345,8 @@ iris_status iris_cpu_group_norm(void *state, const iris_op_call *c) {
     int groups = c->ip[0];
     int64_t N = x->ne[0], C = x->ne[1], S = 1;
     for (int d = 2; d < x->ndim; d++) S *= x->ne[d];
-    gn_job j = {.cpu = cpu, .f = pick_fns(), .x = x, .y = c->dst->data, .C = C, .S = S, .cpg = C / groups};
+    gn_job j = {.cpu = cpu, .f = pick_fns(), .x = x, .y = c->dst->data, .C = C, .S = S, .cpg = C / groups,
+                .act = (iris_act)c->ip[1]};
     /* spatial layout: merge the two spatial dims of a 4-d tensor when their strides allow */
     j.outer = 1, j.inner = S, j.ostride = 0, j.istride = 4;
     if (x->ndim == 3) j.istride = x->nb[2];
