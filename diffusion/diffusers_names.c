@@ -49,8 +49,13 @@ static const char *level_part(char *buf, size_t n, const char *blocks, int level
     return put(buf, n, "%s.%d.attentions.%d.%s", blocks, level, j, rest);
 }
 
+/* sscanf's %n is only stored when the whole pattern matched; a name that stops early must not
+   leave `off` unset. Numbers must be non-negative (indices). */
+#define MATCHED(count, want) ((count) == (want) && off > 0)
+
 const char *iris_sd_diffusers_unet_name(void *layers_per_block, const char *name, char *buf, size_t n) {
-    int L = *(int *)layers_per_block, k, part, off;
+    int L = *(int *)layers_per_block, k = -1, part = -1, off = -1;
+    if (L < 1 || L > 64) return NULL;
     const char *tail;
     static const char *const simple[][2] = {{"time_embed.0.", "time_embedding.linear_1."},
                                             {"time_embed.2.", "time_embedding.linear_2."},
@@ -60,16 +65,18 @@ const char *iris_sd_diffusers_unet_name(void *layers_per_block, const char *name
         size_t m = strlen(simple[i][0]);
         if (!strncmp(name, simple[i][0], m)) return put(buf, n, "%s%s", simple[i][1], name + m);
     }
-    if (sscanf(name, "middle_block.%d.%n", &part, &off) == 1) {
+    if (MATCHED(sscanf(name, "middle_block.%d.%n", &part, &off), 1) && part >= 0 && part <= 2) {
         if (part == 1) return put(buf, n, "mid_block.attentions.0.%s", name + off);
         const char *p = res_part(name + off, &tail);
         return p ? put(buf, n, "mid_block.resnets.%d.%s%s", part / 2, p, tail) : NULL;
     }
-    if (sscanf(name, "input_blocks.%d.%d.%n", &k, &part, &off) == 2 && k >= 1) {
+    off = -1;
+    if (MATCHED(sscanf(name, "input_blocks.%d.%d.%n", &k, &part, &off), 2) && k >= 1 && part >= 0) {
         int level = (k - 1) / (L + 1), j = (k - 1) % (L + 1);
         return level_part(buf, n, "down_blocks", level, j, part, name + off, j == L, 0, "downsamplers");
     }
-    if (sscanf(name, "output_blocks.%d.%d.%n", &k, &part, &off) == 2 && k >= 0) {
+    off = -1;
+    if (MATCHED(sscanf(name, "output_blocks.%d.%d.%n", &k, &part, &off), 2) && k >= 0 && part >= 0) {
         int level = k / (L + 1), j = k % (L + 1);
         return level_part(buf, n, "up_blocks", level, j, part, name + off, 0, j == L, "upsamplers");
     }
@@ -77,23 +84,30 @@ const char *iris_sd_diffusers_unet_name(void *layers_per_block, const char *name
 }
 
 const char *iris_sd_diffusers_vae_name(void *n_levels, const char *name, char *buf, size_t n) {
-    int levels = *(int *)n_levels, i, j, off;
+    int levels = *(int *)n_levels, i = -1, j = -1, off = -1;
     char coder[16];
-    if (sscanf(name, "%15[a-z]%n", coder, &off) != 1 || (strcmp(coder, "encoder") && strcmp(coder, "decoder")))
+    if (levels < 1 || levels > 64) return NULL;
+    if (!MATCHED(sscanf(name, "%15[a-z]%n", coder, &off), 1) || (strcmp(coder, "encoder") && strcmp(coder, "decoder")))
         return put(buf, n, "%s", name); /* quant_conv, post_quant_conv */
     const char *r = name + off;
-    if (sscanf(r, ".down.%d.block.%d.%n", &i, &j, &off) == 2 || sscanf(r, ".up.%d.block.%d.%n", &i, &j, &off) == 2) {
+    off = -1;
+    int m = sscanf(r, ".down.%d.block.%d.%n", &i, &j, &off);
+    if (!MATCHED(m, 2)) off = -1, m = sscanf(r, ".up.%d.block.%d.%n", &i, &j, &off);
+    if (MATCHED(m, 2) && i >= 0 && j >= 0 && i < levels) {
         int up = r[1] == 'u';
         const char *rest = r + off;
         if (!strncmp(rest, "nin_shortcut.", 13)) rest = rest + 13, r = "conv_shortcut.";
         else r = "";
         return put(buf, n, "%s.%s_blocks.%d.resnets.%d.%s%s", coder, up ? "up" : "down", up ? levels - 1 - i : i, j, r, rest);
     }
-    if (sscanf(r, ".down.%d.downsample.%n", &i, &off) == 1)
+    off = -1;
+    if (MATCHED(sscanf(r, ".down.%d.downsample.%n", &i, &off), 1) && i >= 0)
         return put(buf, n, "%s.down_blocks.%d.downsamplers.0.%s", coder, i, r + off);
-    if (sscanf(r, ".up.%d.upsample.%n", &i, &off) == 1)
+    off = -1;
+    if (MATCHED(sscanf(r, ".up.%d.upsample.%n", &i, &off), 1) && i >= 0 && i < levels)
         return put(buf, n, "%s.up_blocks.%d.upsamplers.0.%s", coder, levels - 1 - i, r + off);
-    if (sscanf(r, ".mid.block_%d.%n", &i, &off) == 1) {
+    off = -1;
+    if (MATCHED(sscanf(r, ".mid.block_%d.%n", &i, &off), 1) && i >= 1 && i <= 2) {
         const char *rest = r + off;
         if (!strncmp(rest, "nin_shortcut.", 13)) return put(buf, n, "%s.mid_block.resnets.%d.conv_shortcut.%s", coder, i - 1, rest + 13);
         return put(buf, n, "%s.mid_block.resnets.%d.%s", coder, i - 1, rest);
