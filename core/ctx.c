@@ -294,3 +294,7 @@ iris_status iris_ctx_run(iris_ctx *ctx, const struct iris_op_call *call) {
     if (st) ctx->status = st;
     return st;
 }
+
+int iris_ctx_has_op(const iris_ctx *ctx, int op) {
+    return op >= 0 && op < IRIS_OP_COUNT && ctx->be->ops[op] != NULL;
+}

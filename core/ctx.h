@@ -89,6 +89,10 @@ iris_tensor *iris_reshape(iris_ctx *ctx, const iris_tensor *t, int ndim, const i
 iris_tensor *iris_narrow(iris_ctx *ctx, const iris_tensor *t, int dim, int64_t start, int64_t len);
 iris_tensor *iris_transpose(iris_ctx *ctx, const iris_tensor *t, int d0, int d1);
 
+/* 1 if the context's backend implements op (an iris_op of backend.h): a model checks what it needs
+   at load time, so a backend still missing a kernel is refused there, not mid-pass. */
+int iris_ctx_has_op(const iris_ctx *ctx, int op);
+
 /* Used by op front ends: runs one call on the context's backend. */
 struct iris_op_call;
 iris_status iris_ctx_run(iris_ctx *ctx, const struct iris_op_call *call);

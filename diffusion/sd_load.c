@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core/backend.h"
 #include "sd_internal.h"
 
 #define SD_VAE_SCALE 0.18215f
@@ -227,7 +228,20 @@ iris_status iris_sd_load(iris_sd **out, const char *path, const iris_sd_load_par
     sd->verbose = p.verbose;
     sd->vae_scale = SD_VAE_SCALE;
     model_name(sd, path);
-    iris_status st = is_dir(path) ? open_diffusers(sd, path, p.device) : open_single_file(sd, path, p.device);
+    /* the context first: a missing GPU or a backend without SD's kernels is refused before any upload */
+    iris_ctx_params cp = iris_ctx_default_params();
+    cp.device = p.device;
+    cp.n_threads = p.n_threads;
+    cp.verbose = p.verbose;
+    iris_status st = iris_ctx_create(&sd->ctx, &cp);
+    static const int needed[] = {IRIS_OP_COPY,       IRIS_OP_LINEAR,     IRIS_OP_CONV2D, IRIS_OP_UPSAMPLE,
+                                 IRIS_OP_GROUP_NORM, IRIS_OP_LAYER_NORM, IRIS_OP_ATTENTION, IRIS_OP_UNARY,
+                                 IRIS_OP_BINARY,     IRIS_OP_CONCAT,     IRIS_OP_GET_ROWS};
+    for (size_t i = 0; !st && i < sizeof needed / sizeof needed[0]; i++)
+        if (!iris_ctx_has_op(sd->ctx, needed[i]))
+            st = iris_fail(IRIS_ERR_UNSUPPORTED, "%s: the %s backend cannot run Stable Diffusion yet (op %d missing)", path,
+                           iris_device_name(p.device), needed[i]);
+    if (!st) st = is_dir(path) ? open_diffusers(sd, path, p.device) : open_single_file(sd, path, p.device);
     if (!st) {
         iris_unet_heads heads = sd->info.family == IRIS_SD_2 ? (iris_unet_heads){0, 64} : (iris_unet_heads){8, 0};
         st = iris_unet_load(&sd->unet, &sd->w_unet, heads);
@@ -241,13 +255,6 @@ iris_status iris_sd_load(iris_sd **out, const char *path, const iris_sd_load_par
                        sd->unet.in_ch);
     const char *tok = p.tokenizer ? p.tokenizer : (sd->tok_path[0] ? sd->tok_path : NULL);
     if (!st) st = iris_clip_tokenizer_load(&sd->tok, tok);
-    if (!st) {
-        iris_ctx_params cp = iris_ctx_default_params();
-        cp.device = p.device;
-        cp.n_threads = p.n_threads;
-        cp.verbose = p.verbose;
-        st = iris_ctx_create(&sd->ctx, &cp);
-    }
     if (!st) {
         float alphas[IRIS_SD_TRAIN_STEPS];
         iris_sd_alphas_cumprod(alphas, IRIS_SD_TRAIN_STEPS);
