@@ -16,8 +16,10 @@
 
 typedef enum iris_op {
     IRIS_OP_COPY,       /* dst = src0 converted to dst dtype, any strides (permute, dequantize, cast) */
-    IRIS_OP_LINEAR,     /* dst[..,N] = src0[..,K] @ src1[N,K]^T + src2[N]?; ip[0] = iris_act fused after bias */
-    IRIS_OP_MATMUL,     /* dst[b,M,N] = src0[b,M,K] @ (ip[0] ? src1[b,N,K]^T : src1[b,K,N]); batch dims broadcast */
+    IRIS_OP_LINEAR,     /* dst[..,N] = src0[..,K] @ src1[N,K]^T + src2[N]?; ip[0] = iris_act fused after bias;
+                           ip[1] iris_dot_order */
+    IRIS_OP_MATMUL,     /* dst[b,M,N] = src0[b,M,K] @ (ip[0] ? src1[b,N,K]^T : src1[b,K,N]); batch dims broadcast;
+                           ip[1] iris_dot_order */
     IRIS_OP_CONV2D,     /* src0 x[N,C,H,W], src1 w[O,C/g,kh,kw], src2 bias[O]?, src3 residual[N,O,Ho,Wo]? (f32, added before act);
                            ip: stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups, act; fp[0]: act alpha */
     IRIS_OP_POOL2D,     /* ip: kind (0 max, 1 avg), kh, kw, sh, sw, ph, pw, count_include_pad */

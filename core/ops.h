@@ -58,6 +58,20 @@ iris_tensor *iris_linear(iris_ctx *ctx, const iris_tensor *x, const iris_tensor 
 /* a [..., M, K] @ b [..., K, N] (or b [..., N, K] with trans_b) -> [..., M, N]; leading dims broadcast. */
 iris_tensor *iris_matmul(iris_ctx *ctx, const iris_tensor *a, const iris_tensor *b, int trans_b);
 
+/* Summation orders of llama.cpp's CPU matrix products (its AVX-512 build), for reproducing its
+   results bit for bit on any machine: each output element is one dot product over K, the same on
+   every SIMD level, thread count and GEMM library (core/cpu/dot_order.c spells them out). */
+typedef enum iris_dot_order {
+    IRIS_DOT_ANY = 0,    /* whatever is fastest */
+    IRIS_DOT_GGML_VEC,   /* ggml_vec_dot_f32 / _f16: 4 x 16 FMA lanes per 64 elements, then the rest one by one */
+    IRIS_DOT_GGML_TILED, /* llamafile's tinyBLAS: element k into FMA lane k % 16 */
+} iris_dot_order;
+/* iris_linear_act / iris_matmul in that order (F32 and F16 weights / operands; others ignore it). */
+iris_tensor *iris_linear_ordered(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b,
+                                 iris_act act, float alpha, iris_dot_order order);
+iris_tensor *iris_matmul_ordered(iris_ctx *ctx, const iris_tensor *a, const iris_tensor *b, int trans_b,
+                                 iris_dot_order order);
+
 /* ---- convolution and resampling (NCHW) ---- */
 typedef struct iris_conv2d_params {
     int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;

@@ -3,8 +3,8 @@
 
 static int is_float(iris_dtype t) { return t == IRIS_F32 || t == IRIS_F16 || t == IRIS_BF16; }
 
-iris_tensor *iris_linear_act(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b,
-                             iris_act act, float alpha) {
+iris_tensor *iris_linear_ordered(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b,
+                                 iris_act act, float alpha, iris_dot_order order) {
     if (!iris_op_inputs(ctx, "linear", 2, x, w)) return NULL;
     if (x->dtype != IRIS_F32)
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "linear: x %s must be f32", iris_op_shape(x));
@@ -27,16 +27,24 @@ iris_tensor *iris_linear_act(iris_ctx *ctx, const iris_tensor *x, const iris_ten
     int64_t shape[IRIS_MAX_DIMS];
     for (int d = 0; d < x->ndim; d++) shape[d] = x->ne[d];
     shape[x->ndim - 1] = N;
-    iris_op_call c = {.op = IRIS_OP_LINEAR, .src = {x, w, b}, .ip = {(int32_t)act}, .fp = {alpha}};
+    if ((int)order < 0 || order > IRIS_DOT_GGML_TILED)
+        return iris_ctx_fail(ctx, IRIS_ERR_ARG, "linear: unknown summation order %d", (int)order);
+    iris_op_call c = {.op = IRIS_OP_LINEAR, .src = {x, w, b}, .ip = {(int32_t)act, (int32_t)order}, .fp = {alpha}};
     c.dst = iris_ctx_tensor(ctx, IRIS_F32, x->ndim, shape);
     return iris_op_run(ctx, &c);
+}
+
+iris_tensor *iris_linear_act(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b,
+                             iris_act act, float alpha) {
+    return iris_linear_ordered(ctx, x, w, b, act, alpha, IRIS_DOT_ANY);
 }
 
 iris_tensor *iris_linear(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b) {
     return iris_linear_act(ctx, x, w, b, IRIS_ACT_NONE, 0.0f);
 }
 
-iris_tensor *iris_matmul(iris_ctx *ctx, const iris_tensor *a, const iris_tensor *b, int trans_b) {
+iris_tensor *iris_matmul_ordered(iris_ctx *ctx, const iris_tensor *a, const iris_tensor *b, int trans_b,
+                                 iris_dot_order order) {
     if (!iris_op_inputs(ctx, "matmul", 2, a, b)) return NULL;
     if (!is_float(a->dtype) || !is_float(b->dtype))
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "matmul: a %s and b %s must be f32, f16 or bf16", iris_op_shape(a),
@@ -61,7 +69,13 @@ iris_tensor *iris_matmul(iris_ctx *ctx, const iris_tensor *a, const iris_tensor 
     }
     shape[nd - 2] = M;
     shape[nd - 1] = N;
-    iris_op_call c = {.op = IRIS_OP_MATMUL, .src = {a, b}, .ip = {trans_b != 0}};
+    if ((int)order < 0 || order > IRIS_DOT_GGML_TILED)
+        return iris_ctx_fail(ctx, IRIS_ERR_ARG, "matmul: unknown summation order %d", (int)order);
+    iris_op_call c = {.op = IRIS_OP_MATMUL, .src = {a, b}, .ip = {trans_b != 0, (int32_t)order}};
     c.dst = iris_ctx_tensor(ctx, IRIS_F32, nd, shape);
     return iris_op_run(ctx, &c);
+}
+
+iris_tensor *iris_matmul(iris_ctx *ctx, const iris_tensor *a, const iris_tensor *b, int trans_b) {
+    return iris_matmul_ordered(ctx, a, b, trans_b, IRIS_DOT_ANY);
 }

@@ -9,18 +9,26 @@
 #include "../core/ops.h"
 #include "model_impl.h"
 
-/* llama.cpp multiplies F16 weights with activations rounded to F16; doing the same keeps
-   greedy continuations token-exact with it (quantized weights already see activations
-   quantized to the weight's dot type inside iris_linear). */
-static iris_tensor *linear(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *w, const iris_tensor *b,
-                           iris_act act) {
-    if (w && w->dtype == IRIS_F16) x = iris_copy(ctx, iris_copy(ctx, x, IRIS_F16), IRIS_F32);
-    return iris_linear_act(ctx, x, w, b, act, 0.0f);
+/* The summation order of llama.cpp's CPU mul_mat (AVX-512 build) for `rows` rows of activations
+   against a K-wide operand of N rows: llamafile's tinyBLAS takes batches of two or more rows when K
+   is a multiple of 16 and N of 4, ggml_vec_dot the rest. */
+static iris_dot_order ggml_order(int64_t rows, int64_t K, int64_t N) {
+    return rows >= 2 && K % 16 == 0 && N % 4 == 0 ? IRIS_DOT_GGML_TILED : IRIS_DOT_GGML_VEC;
 }
 
-/* (n, Lk) additive mask: query i (position p0 + i) sees keys 0..p0 + i. */
-static iris_tensor *causal_mask(iris_ctx *ctx, int n, int32_t p0) {
-    int64_t Lk = p0 + n;
+/* llama.cpp multiplies F16 weights with activations rounded to F16; doing the same, in its
+   summation order, keeps greedy continuations token-exact with it (quantized weights already
+   see activations quantized to the weight's dot type inside iris_linear). */
+static iris_tensor *linear(iris_ctx *ctx, int exact, const iris_tensor *x, const iris_tensor *w,
+                           const iris_tensor *b, iris_act act) {
+    if (!exact || !x || !w) return iris_linear_act(ctx, x, w, b, act, 0.0f);
+    if (w->dtype == IRIS_F16) x = iris_copy(ctx, iris_copy(ctx, x, IRIS_F16), IRIS_F32);
+    int64_t K = w->ne[1], rows = K ? iris_nelements(x) / K : 0;
+    return iris_linear_ordered(ctx, x, w, b, act, 0.0f, ggml_order(rows, K, w->ne[0]));
+}
+
+/* (n, Lk) additive mask: query i (position p0 + i) sees keys 0..p0 + i (Lk may run past p0 + n). */
+static iris_tensor *causal_mask(iris_ctx *ctx, int n, int32_t p0, int64_t Lk) {
     iris_tensor *t = iris_ctx_tensor(ctx, IRIS_F32, 2, (int64_t[]){n, Lk});
     float *host = t ? malloc((size_t)(n * Lk) * sizeof *host) : NULL;
     if (!host) return t ? iris_ctx_fail(ctx, IRIS_ERR_NOMEM, "llama: out of memory for the mask") : NULL;
@@ -35,14 +43,16 @@ static iris_tensor *causal_mask(iris_ctx *ctx, int n, int32_t p0) {
    positions 0..p0+n-1 -> (n, H*D). The fused op in general; in exact mode the same
    sums as llama.cpp's CPU path, spelled out as ops: scores = Q K^T, softmax with a
    causal mask, then P V, where with an F16 cache Q and P are rounded to F16 first
-   (llama.cpp converts them to the cache's type for its dot products). */
+   (llama.cpp converts them to the cache's type for its dot products). Like llama.cpp it
+   reads the cache to a multiple of 32 positions (the rows past p0+n are masked, and zero or
+   finite), which places the elements of its dot products in the same vector lanes. */
 static iris_tensor *attend(iris_llama_state *s, int l, iris_tensor *q, int n, int32_t p0, iris_tensor *mask) {
     const iris_llama_hparams *hp = &s->m->hp;
     iris_ctx *ctx = s->ctx;
     const int64_t H = hp->n_head, Hk = hp->n_head_kv, G = H / Hk, D = hp->head_dim, Lk = p0 + n;
     const float scale = 1.0f / sqrtf((float)D);
-    iris_tensor *kc = iris_narrow(ctx, s->k[l], 0, 0, Lk), *vc = iris_narrow(ctx, s->v[l], 0, 0, Lk); /* (Lk, Hk, D) */
     if (!mask) {
+        iris_tensor *kc = iris_narrow(ctx, s->k[l], 0, 0, Lk), *vc = iris_narrow(ctx, s->v[l], 0, 0, Lk); /* (Lk, Hk, D) */
         /* (1, H, n, D) queries over (1, Hk, Lk, D) keys/values: views, no copies */
         iris_tensor *Q = iris_transpose(ctx, iris_reshape(ctx, q, 4, (int64_t[]){1, n, H, D}), 1, 2);
         iris_tensor *K = iris_transpose(ctx, iris_reshape(ctx, kc, 4, (int64_t[]){1, Lk, Hk, D}), 1, 2);
@@ -52,15 +62,21 @@ static iris_tensor *attend(iris_llama_state *s, int l, iris_tensor *q, int n, in
         a = iris_permute(ctx, a, (const int[]){0, 2, 1, 3});        /* (1, n, H, D) */
         return iris_reshape(ctx, a, 2, (int64_t[]){n, H * D});
     }
-    /* query heads j*G .. j*G+G-1 share KV head j: group them as (Hk, G*n, D) */
+    /* query heads j*G .. j*G+G-1 share KV head j: (Hk, G, n, D) against (Hk, 1, Lp, D) */
+    const int64_t Lp = mask->ne[1];
     iris_tensor *Q = iris_permute(ctx, iris_reshape(ctx, q, 4, (int64_t[]){n, Hk, G, D}), (const int[]){1, 2, 0, 3});
-    Q = iris_copy(ctx, iris_reshape(ctx, Q, 3, (int64_t[]){Hk, G * n, D}), s->kv_type);
-    iris_tensor *K = iris_transpose(ctx, kc, 0, 1), *V = iris_transpose(ctx, vc, 0, 1); /* (Hk, Lk, D) */
-    iris_tensor *S = iris_matmul(ctx, Q, K, 1);                                         /* (Hk, G*n, Lk) */
-    S = iris_reshape(ctx, S, 4, (int64_t[]){Hk, G, n, Lk});
+    Q = iris_copy(ctx, Q, s->kv_type);
+    iris_tensor *K = iris_reshape(ctx, iris_narrow(ctx, s->k[l], 0, 0, Lp), 4, (int64_t[]){Lp, Hk, 1, D});
+    iris_tensor *V = iris_reshape(ctx, iris_narrow(ctx, s->v[l], 0, 0, Lp), 4, (int64_t[]){Lp, Hk, 1, D});
+    K = iris_transpose(ctx, iris_transpose(ctx, K, 0, 1), 1, 2); /* (Hk, 1, Lp, D) */
+    V = iris_transpose(ctx, iris_transpose(ctx, V, 0, 1), 1, 2);
+    /* llama.cpp's query rows are a strided view, which its tinyBLAS path takes only after
+       converting them to an F16 cache's type */
+    iris_dot_order qk = s->kv_type == IRIS_F16 ? ggml_order(n, D, Lp) : IRIS_DOT_GGML_VEC;
+    iris_tensor *S = iris_matmul_ordered(ctx, Q, K, 1, qk); /* (Hk, G, n, Lp) */
     iris_tensor *P = iris_softmax(ctx, S, scale, mask);
     if (s->kv_type == IRIS_F16) P = iris_copy(ctx, P, IRIS_F16);
-    iris_tensor *O = iris_matmul(ctx, iris_reshape(ctx, P, 3, (int64_t[]){Hk, G * n, Lk}), V, 0); /* (Hk, G*n, D) */
+    iris_tensor *O = iris_matmul_ordered(ctx, P, V, 0, ggml_order(n, Lp, D)); /* (Hk, G, n, D) */
     O = iris_permute(ctx, iris_reshape(ctx, O, 3, (int64_t[]){H, n, D}), (const int[]){1, 0, 2}); /* (n, H, D) */
     return iris_reshape(ctx, O, 2, (int64_t[]){n, H * D});
 }
@@ -87,7 +103,8 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
 
     const iris_rope_params rope = {.n_dims = hp->n_rot, .neox = 0, .base = hp->rope_base,
                                    .freq_scale = hp->rope_freq_scale};
-    iris_tensor *mask = s->exact ? causal_mask(ctx, n, p0) : NULL;
+    /* exact mode: llama.cpp's n_kv, the keys read padded to a multiple of 32 (kv_cache.c has the rows) */
+    iris_tensor *mask = s->exact ? causal_mask(ctx, n, p0, (p0 + n + 31) / 32 * 32) : NULL;
 
     for (int l = 0; l < hp->n_layer; l++) {
         const iris_llama_layer *L = &m->layers[l];
@@ -95,9 +112,9 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
 
         /* attention */
         iris_tensor *h = iris_rms_norm(ctx, x, L->attn_norm, hp->rms_eps);
-        iris_tensor *q = linear(ctx, h, L->wq, L->bq, IRIS_ACT_NONE);   /* (n, H*D) */
-        iris_tensor *k = linear(ctx, h, L->wk, L->bk, IRIS_ACT_NONE);   /* (n, Hk*D) */
-        iris_tensor *v = linear(ctx, h, L->wv, L->bv, IRIS_ACT_NONE);   /* (n, Hk*D) */
+        iris_tensor *q = linear(ctx, s->exact, h, L->wq, L->bq, IRIS_ACT_NONE);   /* (n, H*D) */
+        iris_tensor *k = linear(ctx, s->exact, h, L->wk, L->bk, IRIS_ACT_NONE);   /* (n, Hk*D) */
+        iris_tensor *v = linear(ctx, s->exact, h, L->wv, L->bv, IRIS_ACT_NONE);   /* (n, Hk*D) */
         q = iris_rope(ctx, iris_reshape(ctx, q, 3, (int64_t[]){n, H, D}), pos, rope);
         k = iris_rope(ctx, iris_reshape(ctx, k, 3, (int64_t[]){n, Hk, D}), pos, rope);
         v = iris_reshape(ctx, v, 3, (int64_t[]){n, Hk, D});
@@ -106,13 +123,13 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
         iris_copy_into(ctx, iris_narrow(ctx, s->k[l], 0, p0, n), k);
         iris_copy_into(ctx, iris_narrow(ctx, s->v[l], 0, p0, n), v);
         iris_tensor *a = attend(s, l, q, n, p0, mask); /* (n, H*D) */
-        x = iris_add(ctx, x, linear(ctx, a, L->wo, L->bo, IRIS_ACT_NONE));
+        x = iris_add(ctx, x, linear(ctx, s->exact, a, L->wo, L->bo, IRIS_ACT_NONE));
 
         /* feed-forward: down(silu(gate(h)) * up(h)) */
         h = iris_rms_norm(ctx, x, L->ffn_norm, hp->rms_eps);
-        iris_tensor *g = linear(ctx, h, L->w_gate, NULL, IRIS_ACT_SILU); /* (n, F) */
-        iris_tensor *u = linear(ctx, h, L->w_up, NULL, IRIS_ACT_NONE);   /* (n, F) */
-        x = iris_add(ctx, x, linear(ctx, iris_mul(ctx, g, u), L->w_down, NULL, IRIS_ACT_NONE));
+        iris_tensor *g = linear(ctx, s->exact, h, L->w_gate, NULL, IRIS_ACT_SILU); /* (n, F) */
+        iris_tensor *u = linear(ctx, s->exact, h, L->w_up, NULL, IRIS_ACT_NONE);   /* (n, F) */
+        x = iris_add(ctx, x, linear(ctx, s->exact, iris_mul(ctx, g, u), L->w_down, NULL, IRIS_ACT_NONE));
 
         x = iris_ctx_keep(ctx, mark, x);
     }
@@ -120,7 +137,7 @@ static iris_status forward(iris_llama_state *s, const int32_t *tokens, const flo
     /* logits for the last position only, unless every position was asked for */
     if (!all_logits && n > 1) x = iris_narrow(ctx, x, 0, n - 1, 1);
     x = iris_rms_norm(ctx, x, m->out_norm, hp->rms_eps);
-    iris_tensor *out = linear(ctx, x, m->output, NULL, IRIS_ACT_NONE); /* (rows, V) */
+    iris_tensor *out = linear(ctx, s->exact, x, m->output, NULL, IRIS_ACT_NONE); /* (rows, V) */
 
     iris_status st = iris_ctx_status(ctx);
     if (!st && logits) st = iris_tensor_read(out, logits, iris_nbytes(out));

@@ -5,7 +5,8 @@
    one contiguous block of rows and attention reads a strided view of rows
    [0, pos + n). Exact mode stores the F16-rounded values as F32: the same numbers,
    which its matmuls then read in place instead of converting the whole cache
-   every step (twice the memory). */
+   every step (twice the memory), and has rows up to a multiple of 32 positions, zeroed: its
+   attention reads them as llama.cpp reads its padded cache (forward.c). */
 #include <stdlib.h>
 
 #include "model_impl.h"
@@ -60,13 +61,21 @@ iris_status iris_llama_state_new(iris_llama_state **out, const iris_llama *m, in
         iris_llama_state_free(s);
         return iris_fail(IRIS_ERR_NOMEM, "llama: out of memory");
     }
-    int64_t shape[3] = {n_ctx, m->hp.n_head_kv, m->hp.head_dim};
-    for (int l = 0; l < L; l++) {
+    int64_t shape[3] = {p.exact ? (n_ctx + 31) / 32 * 32 : n_ctx, m->hp.n_head_kv, m->hp.head_dim};
+    size_t bytes = (size_t)(shape[0] * shape[1] * shape[2]) * iris_dtype_get(s->kv_store)->type_size;
+    void *zeros = p.exact ? calloc(1, bytes) : NULL;
+    if (p.exact && !zeros) st = iris_fail(IRIS_ERR_NOMEM, "llama: out of memory");
+    for (int l = 0; !st && l < L; l++) {
         if ((st = iris_tensor_new(&s->k[l], m->device, s->kv_store, 3, shape)) ||
-            (st = iris_tensor_new(&s->v[l], m->device, s->kv_store, 3, shape))) {
-            iris_llama_state_free(s);
-            return st;
-        }
+            (st = iris_tensor_new(&s->v[l], m->device, s->kv_store, 3, shape)))
+            break;
+        if (zeros && ((st = iris_tensor_write(s->k[l], zeros, bytes)) || (st = iris_tensor_write(s->v[l], zeros, bytes))))
+            break;
+    }
+    free(zeros);
+    if (st) {
+        iris_llama_state_free(s);
+        return st;
     }
     *out = s;
     return IRIS_OK;

@@ -94,8 +94,10 @@ typedef struct iris_llama_state_params {
     int exact;            /* 1 (default): the arithmetic of llama.cpp's CPU backend, so greedy
                              output is token-for-token llama.cpp's: attention on F16-rounded
                              queries and weights with an F16 cache, quantized weights always
-                             dotted with quantized activations (prompts then run 4 tokens per
-                             pass). 0: the fused attention op and batched GEMM, faster prompts. */
+                             dotted with quantized activations (prompts then run 32 tokens per
+                             pass), F32/F16 products summed in llama.cpp's orders (on any CPU
+                             and GEMM library). 0: the fused attention op and batched GEMM,
+                             faster prompts. */
 } iris_llama_state_params;
 
 iris_llama_state_params iris_llama_state_default_params(void);

@@ -114,6 +114,11 @@ void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, in
 /* fn(arg, i, i + 1, tid) for every i in [0, n), threads taking the next item one at a time: for a few
    large GEMM tiles, which iris_pool_for would hand out in chunks of several. (gemm.c) */
 void iris_cpu_for_each_tile(iris_cpu *cpu, int64_t n, iris_range_fn fn, void *arg);
+/* One dot product of n f32 values in a llama.cpp summation order (see ops.h), the same bits on every
+   SIMD level; rest_f64: the VEC order's tail is summed in double, as ggml does for F16 data. The kernel
+   is that of the current SIMD level. (dot_order.c) */
+typedef float (*iris_dot_fn)(int64_t n, const float *x, const float *y, int rest_f64);
+iris_dot_fn iris_cpu_dot_ordered(iris_dot_order order);
 /* Converts n elements of any dtype at src (contiguous row) to f32. (copy.c) */
 void iris_cpu_to_f32(iris_dtype t, const void *src, float *dst, int64_t n);
 /* Applies a fused activation in place (eltwise.c). */

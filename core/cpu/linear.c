@@ -6,7 +6,8 @@
    the thread's scratch, never as a whole matrix. Quantized weights with up to
    QDOT_MAX_M rows of x (decoding, short prompts) skip conversion: x is quantized once and
    each weight row is dotted with every x row in its own format (iris_vec_dot_mm), which
-   reads the weights once at their stored size.
+   reads the weights once at their stored size. A requested summation order (llama's exact
+   mode) skips the GEMM: every output element is one dot product in that order (dot_order.c).
 */
 #include <string.h>
 
@@ -75,6 +76,23 @@ static void gather_f32(const iris_tensor *t, float *dst) {
             }
 }
 
+/* The same with each matrix (last two dims) transposed: [..., R, C] -> [..., C, R]. */
+static void gather_f32_t(const iris_tensor *t, float *dst) {
+    int nd = t->ndim;
+    int64_t R = t->ne[nd - 2], C = t->ne[nd - 1], nbat = 1;
+    for (int d = 0; d < nd - 2; d++) nbat *= t->ne[d];
+    for (int64_t bi = 0; bi < nbat; bi++, dst += R * C) {
+        const char *base = t->data;
+        for (int64_t d = nd - 3, r = bi; d >= 0; d--) {
+            base += (r % t->ne[d]) * t->nb[d];
+            r /= t->ne[d];
+        }
+        for (int64_t i = 0; i < R; i++)
+            for (int64_t k = 0; k < C; k++)
+                dst[k * R + i] = iris_vm_load1(t->dtype, base + i * t->nb[nd - 2] + k * t->nb[nd - 1]);
+    }
+}
+
 /* y rows += bias (per column), then the activation; y is m rows of n with stride ldy. */
 static void epilogue(float *y, int64_t ldy, int64_t m, int64_t n, const float *bias, iris_act act, float alpha) {
     for (int64_t i = 0; i < m; i++) {
@@ -103,6 +121,9 @@ typedef struct {
     /* quantized matrix-vector path */
     const char *xq;
     size_t xq_row;
+    /* ordered path */
+    iris_dot_fn dot;
+    int rest_f64;
 } linear_job;
 
 static void linear_tiles(void *arg, int64_t begin, int64_t end, int tid) {
@@ -137,6 +158,18 @@ static void linear_qdot(void *arg, int64_t begin, int64_t end, int tid) {
     epilogue(y, j->N, j->M, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
 }
 
+/* Each weight row (converted to f32 if F16) dotted with every x row in the requested order. */
+static void linear_ordered(void *arg, int64_t begin, int64_t end, int tid) {
+    linear_job *j = arg;
+    float *wr = (float *)iris_cpu_scratch(j->cpu, tid, j->priv);
+    for (int64_t n = begin; n < end; n++) {
+        const float *w = (const float *)(j->w + n * j->ldw);
+        if (j->wt != IRIS_F32) iris_cpu_to_f32(j->wt, j->w + n * j->ldw, wr, j->K), w = wr;
+        for (int64_t m = 0; m < j->M; m++) j->y[m * j->N + n] = j->dot(j->K, j->x + m * j->ldx, w, j->rest_f64);
+    }
+    epilogue(j->y + begin, j->N, j->M, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
+}
+
 iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
     iris_cpu *cpu = state;
     const iris_tensor *x = c->src[0], *w = c->src[1], *b = c->src[2];
@@ -146,6 +179,8 @@ iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
                     .y = c->dst->data, .act = (iris_act)c->ip[0], .alpha = c->fp[0]};
     const iris_dtype_info *wi = iris_dtype_get(w->dtype);
     int qdot = wi->is_quantized && M <= QDOT_MAX_M;
+    iris_dot_order order = (iris_dot_order)c->ip[1];
+    int ordered = order != IRIS_DOT_ANY && (w->dtype == IRIS_F32 || w->dtype == IRIS_F16);
     int64_t ldx = 0;
     int x_direct = rows_layout(x, &ldx);
     int bias_direct = !b || (b->dtype == IRIS_F32 && (N == 1 || b->nb[0] == 4));
@@ -158,6 +193,8 @@ iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
     if (qdot) {
         j.tn = N;
         j.priv = 64;
+    } else if (ordered) {
+        j.priv = align64((size_t)K * sizeof(float));
     } else {
         j.tm = M <= 2 * TILE ? M : TILE;
         j.tn = TILE;
@@ -188,6 +225,12 @@ iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
             gather_f32(b, bf);
             j.bias = bf;
         }
+    }
+    if (ordered) {
+        j.dot = iris_cpu_dot_ordered(order);
+        j.rest_f64 = w->dtype == IRIS_F16;
+        iris_pool_for(cpu->pool, N, 16, linear_ordered, &j);
+        return IRIS_OK;
     }
     if (qdot) {
         char *xq = shared + sz_x;
@@ -224,6 +267,8 @@ typedef struct {
     float *y;
     int64_t tm, tn, n_mt, n_nt;
     size_t priv;
+    iris_dot_fn dot; /* a summation order was asked for: b is [N, K] rows (trans_b) */
+    int rest_f64;
 } matmul_job;
 
 static void matmul_tiles(void *arg, int64_t begin, int64_t end, int tid) {
@@ -239,6 +284,11 @@ static void matmul_tiles(void *arg, int64_t begin, int64_t end, int tid) {
         const float *b = (const float *)(j->b + b0 * j->sb[0] + b1 * j->sb[1]);
         b += j->trans_b ? n0 * j->ldb : n0;
         float *y = j->y + bi * j->M * j->N + m0 * j->N + n0;
+        if (j->dot) {
+            for (int64_t r = 0; r < m; r++)
+                for (int64_t q = 0; q < n; q++) y[r * j->N + q] = j->dot(j->K, a + r * j->lda, b + q * j->ldb, j->rest_f64);
+            continue;
+        }
         iris_cpu_sgemm_1t(j->trans_b, m, n, j->K, 1.0f, a, j->lda, b, j->ldb, 0.0f, y, j->N, work);
     }
 }
@@ -284,10 +334,11 @@ iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
     int64_t nbat = j.bd[0] * j.bd[1];
     if (j.M == 0 || j.N == 0 || nbat == 0) return IRIS_OK;
 
+    iris_dot_order order = (iris_dot_order)c->ip[1];
     int a_tr = 0, b_tr = 0;
     int64_t lda = 0, ldb = 0;
     int a_direct = matrix_direct(a, &lda, &a_tr) && !a_tr;
-    int b_direct = matrix_direct(b, &ldb, &b_tr);
+    int b_direct = matrix_direct(b, &ldb, &b_tr) && (order == IRIS_DOT_ANY || (trans_b ^ b_tr));
     size_t sz_a = a_direct ? 0 : align64((size_t)iris_nelements(a) * sizeof(float));
     size_t sz_b = b_direct ? 0 : align64((size_t)iris_nelements(b) * sizeof(float));
 
@@ -348,10 +399,12 @@ iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
         j.trans_b = trans_b ^ b_tr;
         batch_strides(b, NULL, j.sb);
     } else {
-        gather_f32(b, (float *)(shared + sz_a));
+        int flip = order != IRIS_DOT_ANY && !trans_b; /* ordered dots read b as [N, K] rows */
+        if (flip) gather_f32_t(b, (float *)(shared + sz_a));
+        else gather_f32(b, (float *)(shared + sz_a));
         j.b = shared + sz_a;
-        j.trans_b = trans_b;
-        j.ldb = b->ne[nbd - 1];
+        j.trans_b = trans_b || flip;
+        j.ldb = b->ne[nbd - (flip ? 2 : 1)];
         int64_t s = b->ne[nbd - 2] * b->ne[nbd - 1] * 4;
         for (int d = nbd - 3; d >= 0; d--) cb[d] = s, s *= b->ne[d];
         batch_strides(b, cb, j.sb);
@@ -359,6 +412,10 @@ iris_status iris_cpu_matmul(void *state, const iris_op_call *c) {
     if (j.K == 0) {
         memset(j.y, 0, (size_t)(nbat * j.M * j.N) * sizeof(float));
         return IRIS_OK;
+    }
+    if (order != IRIS_DOT_ANY) {
+        j.dot = iris_cpu_dot_ordered(order);
+        j.rest_f64 = a->dtype == IRIS_F16 || b->dtype == IRIS_F16;
     }
     iris_cpu_for_each_tile(cpu, nbat * j.n_mt * j.n_nt, matmul_tiles, &j);
     return IRIS_OK;

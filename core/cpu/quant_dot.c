@@ -419,26 +419,29 @@ IRIS_AVX2 static float dot_q5_0_avx2(int64_t n, const void *vw, const void *vx) 
         return iris_vm_hsum8(_mm256_add_ps(acc0, acc1));                                                            \
     }
 
+/* One accumulator, block after block, as ggml's AVX2 ggml_vec_dot_q8_0_q8_0 and llamafile's
+   tinyBLAS_Q0 have it: Q8_0 products are llama.cpp's bit for bit. (Its Q4_0 weights are repacked
+   for other kernels, whose order the two accumulators here do not follow either.) */
 #define DEF_DOT_Q8_0(NAME, ATTR, I8DOT)                                                                     \
     ATTR static float NAME(int64_t n, const void *vw, const void *vx) {                                     \
         const iris_block_q8_0 *w = vw, *x = vx;                                                             \
         const int64_t nb = n / 32;                                                                          \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;                                                     \
+        __m256 acc = _mm256_setzero_ps();                                                                   \
         int64_t i = 0;                                                                                      \
         for (; i + 2 <= nb; i += 2) {                                                                       \
             const __m256i p0 = I8DOT(_mm256_loadu_si256((const __m256i *)w[i].qs),                          \
                                      _mm256_loadu_si256((const __m256i *)x[i].qs));                         \
             const __m256i p1 = I8DOT(_mm256_loadu_si256((const __m256i *)w[i + 1].qs),                      \
                                      _mm256_loadu_si256((const __m256i *)x[i + 1].qs));                     \
-            acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p0), acc0);                         \
-            acc1 = _mm256_fmadd_ps(BLOCK_D(w, x, i + 1), _mm256_cvtepi32_ps(p1), acc1);                     \
+            acc = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p0), acc);                           \
+            acc = _mm256_fmadd_ps(BLOCK_D(w, x, i + 1), _mm256_cvtepi32_ps(p1), acc);                       \
         }                                                                                                   \
         if (i < nb) {                                                                                       \
             const __m256i p = I8DOT(_mm256_loadu_si256((const __m256i *)w[i].qs),                           \
                                     _mm256_loadu_si256((const __m256i *)x[i].qs));                          \
-            acc0 = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p), acc0);                          \
+            acc = _mm256_fmadd_ps(BLOCK_D(w, x, i), _mm256_cvtepi32_ps(p), acc);                            \
         }                                                                                                   \
-        return iris_vm_hsum8(_mm256_add_ps(acc0, acc1));                                                            \
+        return iris_vm_hsum8(acc);                                                                          \
     }
 
 /* The 8 six-bit scales (bytes 0-7) and mins (bytes 8-15) of a Q4_K/Q5_K block, in order. */
@@ -609,8 +612,8 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
         const iris_block_q8_0 *w = vw;                                                                      \
         MM_XROWS(iris_block_q8_0);                                                                          \
         const int64_t nb = n / 32;                                                                          \
-        __m256 acc0[4], acc1[4];                                                                            \
-        for (int r = 0; r < 4; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();                                \
+        __m256 acc[4];                                                                                      \
+        for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();                                           \
         int64_t i = 0;                                                                                      \
         for (; i + 2 <= nb; i += 2) {                                                                       \
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)w[i].qs);                                \
@@ -619,8 +622,8 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
             for (int r = 0; r < 4; r++) {                                                                   \
                 const __m256i p0 = I8DOT(w0, _mm256_loadu_si256((const __m256i *)x[r][i].qs));              \
                 const __m256i p1 = I8DOT(w1, _mm256_loadu_si256((const __m256i *)x[r][i + 1].qs));          \
-                acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p0), acc0[r]); \
-                acc1[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * _cvtsh_ss(x[r][i + 1].d)), _mm256_cvtepi32_ps(p1), acc1[r]); \
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p0), acc[r]); \
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * _cvtsh_ss(x[r][i + 1].d)), _mm256_cvtepi32_ps(p1), acc[r]); \
             }                                                                                               \
         }                                                                                                   \
         if (i < nb) {                                                                                       \
@@ -628,10 +631,10 @@ static inline void k4_unpack(const uint8_t s[12], uint32_t out[4]) {
             const float d0 = _cvtsh_ss(w[i].d);                                                             \
             for (int r = 0; r < 4; r++) {                                                                   \
                 const __m256i p = I8DOT(w0, _mm256_loadu_si256((const __m256i *)x[r][i].qs));               \
-                acc0[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p), acc0[r]); \
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * _cvtsh_ss(x[r][i].d)), _mm256_cvtepi32_ps(p), acc[r]); \
             }                                                                                               \
         }                                                                                                   \
-        for (int r = 0; r < 4; r++) out[r] = iris_vm_hsum8(_mm256_add_ps(acc0[r], acc1[r]));                \
+        for (int r = 0; r < 4; r++) out[r] = iris_vm_hsum8(acc[r]);                                         \
     }
 
 #define DEF_MM_Q4_K(NAME, ATTR, WACC)                                                                       \
