@@ -137,6 +137,16 @@ iris_status iris_weights_get_as(iris_weights *w, const char *name, int ndim, con
     return place(w, t, out);
 }
 
+iris_status iris_weights_get_wb(iris_weights *w, const char *base, int ndim, const int64_t *shape, iris_tensor **weight,
+                                iris_tensor **bias) {
+    char name[448];
+    snprintf(name, sizeof name, "%s.weight", base);
+    iris_status st = iris_weights_get(w, name, ndim, shape, weight);
+    snprintf(name, sizeof name, "%s.bias", base);
+    if (!st) st = iris_weights_get(w, name, 1, shape, bias);
+    return st;
+}
+
 iris_status iris_weights_rows(iris_weights *w, const iris_tensor *t, int64_t row0, int64_t rows, iris_tensor **out) {
     if (t->ndim < 1 || t->ndim > 2 || row0 < 0 || rows < 1 || row0 + rows > t->ne[0] || !iris_is_contiguous(t))
         return iris_fail(IRIS_ERR_SHAPE, "%s: cannot take rows %lld..%lld of '%s'", iris_weights_path(w),

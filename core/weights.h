@@ -49,6 +49,9 @@ iris_status iris_weights_get(iris_weights *w, const char *name, int ndim, const 
 /* Like get, but accepts any shape with the same number of elements as `shape` and views it as
    `shape` (a 1x1 conv weight [C, C, 1, 1] as a matrix [C, C]). */
 iris_status iris_weights_get_as(iris_weights *w, const char *name, int ndim, const int64_t *shape, iris_tensor **out);
+/* "<base>.weight" with the given shape and "<base>.bias" of shape[0] (a conv or linear layer). */
+iris_status iris_weights_get_wb(iris_weights *w, const char *base, int ndim, const int64_t *shape, iris_tensor **weight,
+                                iris_tensor **bias);
 /* A view of rows [row0, row0 + rows) of a 1- or 2-d tensor handed out by this set (a fused q/k/v). */
 iris_status iris_weights_rows(iris_weights *w, const iris_tensor *t, int64_t row0, int64_t rows, iris_tensor **out);
 

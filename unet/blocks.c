@@ -17,10 +17,9 @@ static const char *nm(char *buf, size_t n, const char *prefix, const char *part,
 
 static iris_status get_pair(iris_weights *w, const char *prefix, const char *part, int ndim, const int64_t *shape,
                             iris_tensor **weight, iris_tensor **bias) {
-    char name[512];
-    iris_status st = iris_weights_get(w, nm(name, sizeof name, prefix, part, "weight"), ndim, shape, weight);
-    if (!st) st = iris_weights_get(w, nm(name, sizeof name, prefix, part, "bias"), 1, shape, bias);
-    return st;
+    char base[448];
+    snprintf(base, sizeof base, "%s%s", prefix, part);
+    return iris_weights_get_wb(w, base, ndim, shape, weight, bias);
 }
 
 iris_status iris_resblock_load(iris_resblock *rb, iris_weights *w, const char *prefix, const iris_resblock_names *n,

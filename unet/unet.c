@@ -23,14 +23,10 @@ static int heads_for(iris_unet_heads h, const iris_weights *w, const char *prefi
     return h.width && C >= h.width ? (int)(C / h.width) : 1;
 }
 
+/* conv weight [cout, cin, k, k] and bias [cout] */
 static iris_status get_conv(iris_weights *w, const char *base, int64_t cout, int64_t cin, int k, iris_tensor **wt,
                             iris_tensor **b) {
-    char name[320];
-    snprintf(name, sizeof name, "%s.weight", base);
-    iris_status st = iris_weights_get(w, name, 4, (int64_t[]){cout, cin, k, k}, wt);
-    snprintf(name, sizeof name, "%s.bias", base);
-    if (!st) st = iris_weights_get(w, name, 1, &cout, b);
-    return st;
+    return iris_weights_get_wb(w, base, 4, (int64_t[]){cout, cin, k, k}, wt, b);
 }
 
 /* One numbered block: parts .0 (ResBlock or downsample), .1 (transformer or upsample), .2 (upsample). */
