@@ -339,3 +339,48 @@ TEST(maxpool_propagates_nan) {
         }
     })
 }
+
+/* Maps of 128^2 positions and more take the packed built-in kernel even where OpenBLAS is chosen:
+   check that path against a plain loop (f16 weights, odd size, bias and residual). The sums have
+   36 terms of O(1) values, so f32 rounding stays below 1e-5. */
+TEST(conv_large_map_matches_plain_loop) {
+    const int C = 4, O = 5, H = 131, W = 129;
+    int64_t xs[4] = {1, C, H, W}, ws[4] = {O, C, 3, 3}, bs[1] = {O}, ys[4] = {1, O, H, W};
+    float *x = malloc(sizeof(float) * C * H * W), *w = malloc(sizeof(float) * O * C * 9), b[5],
+          *r = malloc(sizeof(float) * O * H * W), *want = malloc(sizeof(float) * O * H * W);
+    uint16_t *wh = malloc(sizeof(uint16_t) * O * C * 9);
+    uint32_t s = 12345;
+    for (int i = 0; i < C * H * W; i++) x[i] = (float)((s = s * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f;
+    for (int i = 0; i < O * C * 9; i++) {
+        wh[i] = iris_f32_to_f16((float)((s = s * 1664525u + 1013904223u) >> 8) / (1 << 24) - 0.5f);
+        w[i] = iris_f16_to_f32(wh[i]);
+    }
+    for (int i = 0; i < O; i++) b[i] = 0.1f * (float)i;
+    for (int i = 0; i < O * H * W; i++) r[i] = (float)(i % 7) * 0.01f;
+    for (int o = 0; o < O; o++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++) {
+                double acc = b[o] + r[(o * H + y) * W + xx];
+                for (int c = 0; c < C; c++)
+                    for (int i = 0; i < 3; i++)
+                        for (int j = 0; j < 3; j++) {
+                            int iy = y + i - 1, ix = xx + j - 1;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                                acc += (double)w[((o * C + c) * 3 + i) * 3 + j] * x[(c * H + iy) * W + ix];
+                        }
+                want[(o * H + y) * W + xx] = (float)acc;
+            }
+    iris_ctx *ctx = test_ctx(2);
+    iris_tensor *wt, *bt;
+    CHECK_OK(iris_tensor_wrap(&wt, IRIS_CPU, IRIS_F16, 4, ws, wh));
+    CHECK_OK(iris_tensor_wrap(&bt, IRIS_CPU, IRIS_F32, 1, bs, b));
+    iris_conv2d_params p = iris_conv(1, 1);
+    p.residual = iris_ctx_upload(ctx, IRIS_F32, 4, ys, r);
+    iris_tensor *y = iris_conv2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, xs, x), wt, bt, p);
+    CHECK_OK(iris_ctx_status(ctx));
+    float *got = test_read_f32(y);
+    if (got) CHECK_CLOSE(got, want, O * H * W, 1e-5, 1e-5);
+    free(got), free(x), free(w), free(wh), free(r), free(want);
+    iris_tensor_free(wt);
+    iris_tensor_free(bt);
+}
