@@ -340,9 +340,9 @@ TEST(maxpool_propagates_nan) {
     })
 }
 
-/* Maps of 128^2 positions and more take the packed built-in kernel even where OpenBLAS is chosen:
-   check that path against a plain loop (f16 weights, odd size, bias and residual). The sums have
-   36 terms of O(1) values, so f32 rounding stays below 1e-5. */
+/* A map as large as the SD VAE's (over 16k positions, odd sides) against a plain loop, on both
+   GEMMs: f16 weights, bias and residual. The sums have 36 terms of O(1) values, so f32 rounding
+   stays below 1e-5. */
 TEST(conv_large_map_matches_plain_loop) {
     const int C = 4, O = 5, H = 131, W = 129;
     int64_t xs[4] = {1, C, H, W}, ws[4] = {O, C, 3, 3}, bs[1] = {O}, ys[4] = {1, O, H, W};
@@ -374,13 +374,19 @@ TEST(conv_large_map_matches_plain_loop) {
     iris_tensor *wt, *bt;
     CHECK_OK(iris_tensor_wrap(&wt, IRIS_CPU, IRIS_F16, 4, ws, wh));
     CHECK_OK(iris_tensor_wrap(&bt, IRIS_CPU, IRIS_F32, 1, bs, b));
-    iris_conv2d_params p = iris_conv(1, 1);
-    p.residual = iris_ctx_upload(ctx, IRIS_F32, 4, ys, r);
-    iris_tensor *y = iris_conv2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, xs, x), wt, bt, p);
-    CHECK_OK(iris_ctx_status(ctx));
-    float *got = test_read_f32(y);
-    if (got) CHECK_CLOSE(got, want, O * H * W, 1e-5, 1e-5);
-    free(got), free(x), free(w), free(wh), free(r), free(want);
+    for (int impl = IRIS_GEMM_BUILTIN; impl <= IRIS_GEMM_OPENBLAS; impl++) {
+        int old = iris_cpu_sgemm_select(impl);
+        iris_ctx_reset(ctx);
+        iris_conv2d_params p = iris_conv(1, 1);
+        p.residual = iris_ctx_upload(ctx, IRIS_F32, 4, ys, r);
+        iris_tensor *y = iris_conv2d(ctx, iris_ctx_upload(ctx, IRIS_F32, 4, xs, x), wt, bt, p);
+        CHECK_OK(iris_ctx_status(ctx));
+        float *got = test_read_f32(y);
+        if (got) CHECK_CLOSE(got, want, O * H * W, 1e-5, 1e-5);
+        free(got);
+        iris_cpu_sgemm_select(old);
+    }
+    free(x), free(w), free(wh), free(r), free(want);
     iris_tensor_free(wt);
     iris_tensor_free(bt);
 }

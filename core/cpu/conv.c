@@ -30,7 +30,6 @@
 #endif
 
 #define COL_FLOATS (2 << 20)    /* col block per chunk: 8 MiB */
-#define LARGE_MAP (128 * 128) /* output positions per image from which the built-in kernel wins */
 #define PACK_A_FLOATS (8 << 20) /* packed weights up to 32 MiB (ResNet-50's largest: 9 MiB) */
 #define TILE_N 256              /* output positions per GEMM tile */
 #define MAX_THREADS 256
@@ -447,10 +446,7 @@ static iris_status conv_gemm(conv_job *j) {
     int nth = cpu->n_threads;
     j->d = iris_cpu_gemm_dims();
     j->Mpg = round_up(j->Og, j->d.mr);
-    /* Large maps (the SD VAE's 128-256 channels at 128^2-512^2) run faster on the built-in kernel
-       even where OpenBLAS is chosen (168 vs 132 GFLOP/s at 256^2, 2 threads, Zen 5): it packs the
-       weights once and writes im2col straight into panels, where OpenBLAS repacks both per tile. */
-    j->packed = !iris_cpu_sgemm_uses_openblas() || j->P >= LARGE_MAP;
+    j->packed = !iris_cpu_sgemm_uses_openblas();
     j->direct = j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 && j->Ho == j->H &&
                 j->xs[3] == 1 && j->xs[2] == j->W && j->xs[1] >= j->P;
 
