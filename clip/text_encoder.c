@@ -44,38 +44,42 @@ static iris_status load_common(iris_clip_text *m, iris_weights *w, const char *t
     return st;
 }
 
-iris_status iris_clip_text_load_hf(iris_clip_text *m, iris_weights *w, const char *prefix, iris_act act, int n_heads) {
+/* Where one weight layout keeps the embeddings, the final norm and the tower. */
+typedef struct {
+    const char *tok, *pos, *ln, *tower, *layer_fmt, *fc1;
+    iris_status (*load_tower)(iris_clip_tower *t, iris_weights *w, const char *prefix);
+} text_layout;
+
+static const text_layout layout_hf = {"embeddings.token_embedding.weight", "embeddings.position_embedding.weight",
+                                      "final_layer_norm", "encoder.", "%slayers.%d.%s", "mlp.fc1.weight",
+                                      iris_clip_tower_load_hf};
+static const text_layout layout_openclip = {"token_embedding.weight", "positional_embedding", "ln_final", "transformer.",
+                                            "%sresblocks.%d.%s", "mlp.c_fc.weight", iris_clip_tower_load_openclip};
+
+static iris_status load_layout(iris_clip_text *m, iris_weights *w, const char *prefix, const text_layout *l, iris_act act,
+                               int n_heads) {
     memset(m, 0, sizeof *m);
-    char tok[256], pos[256], lnw[256], lnb[256], enc[256];
-    snprintf(tok, sizeof tok, "%sembeddings.token_embedding.weight", prefix);
-    snprintf(pos, sizeof pos, "%sembeddings.position_embedding.weight", prefix);
-    snprintf(lnw, sizeof lnw, "%sfinal_layer_norm.weight", prefix);
-    snprintf(lnb, sizeof lnb, "%sfinal_layer_norm.bias", prefix);
-    snprintf(enc, sizeof enc, "%sencoder.", prefix);
-    iris_status st = read_shape(m, w, tok, pos, "%slayers.%d.%s", enc, "mlp.fc1.weight");
+    char tok[256], pos[256], lnw[256], lnb[256], tr[256];
+    snprintf(tok, sizeof tok, "%s%s", prefix, l->tok);
+    snprintf(pos, sizeof pos, "%s%s", prefix, l->pos);
+    snprintf(lnw, sizeof lnw, "%s%s.weight", prefix, l->ln);
+    snprintf(lnb, sizeof lnb, "%s%s.bias", prefix, l->ln);
+    snprintf(tr, sizeof tr, "%s%s", prefix, l->tower);
+    iris_status st = read_shape(m, w, tok, pos, l->layer_fmt, tr, l->fc1);
     if (st) return st;
     m->tower.act = act;
     m->tower.n_heads = n_heads ? n_heads : default_heads(m->tower.dim);
     st = load_common(m, w, tok, pos, lnw, lnb);
-    if (!st) st = iris_clip_tower_load_hf(&m->tower, w, enc);
+    if (!st) st = l->load_tower(&m->tower, w, tr);
     return st;
 }
 
+iris_status iris_clip_text_load_hf(iris_clip_text *m, iris_weights *w, const char *prefix, iris_act act, int n_heads) {
+    return load_layout(m, w, prefix, &layout_hf, act, n_heads);
+}
+
 iris_status iris_clip_text_load_openclip(iris_clip_text *m, iris_weights *w, const char *prefix, int n_heads) {
-    memset(m, 0, sizeof *m);
-    char tok[256], pos[256], lnw[256], lnb[256], tr[256];
-    snprintf(tok, sizeof tok, "%stoken_embedding.weight", prefix);
-    snprintf(pos, sizeof pos, "%spositional_embedding", prefix);
-    snprintf(lnw, sizeof lnw, "%sln_final.weight", prefix);
-    snprintf(lnb, sizeof lnb, "%sln_final.bias", prefix);
-    snprintf(tr, sizeof tr, "%stransformer.", prefix);
-    iris_status st = read_shape(m, w, tok, pos, "%sresblocks.%d.%s", tr, "mlp.c_fc.weight");
-    if (st) return st;
-    m->tower.act = IRIS_ACT_GELU;
-    m->tower.n_heads = n_heads ? n_heads : default_heads(m->tower.dim);
-    st = load_common(m, w, tok, pos, lnw, lnb);
-    if (!st) st = iris_clip_tower_load_openclip(&m->tower, w, tr);
-    return st;
+    return load_layout(m, w, prefix, &layout_openclip, IRIS_ACT_GELU, n_heads);
 }
 
 void iris_clip_text_free(iris_clip_text *m) {
