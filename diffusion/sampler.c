@@ -61,13 +61,18 @@ static void to_d(const float *x, float *den, float sigma, int64_t n) {
     for (int64_t j = 0; j < n; j++) den[j] = (x[j] - den[j]) / sigma;
 }
 
+/* One Euler move along the derivative d: dst = x + d * dt (dst may be x). */
+static void euler_move(float *dst, const float *x, const float *d, float dt, int64_t n) {
+    for (int64_t j = 0; j < n; j++) dst[j] = x[j] + d[j] * dt;
+}
+
 static iris_status sample_euler(sampling *s) {
     float *x = s->x, *d = s->a;
     for (int i = 0; i < s->steps; i++) {
         float sigma = s->sigmas[i], dt = s->sigmas[i + 1] - sigma;
         CHECK_ST(denoise(s, x, sigma, d));
         to_d(x, d, sigma, s->n);
-        for (int64_t j = 0; j < s->n; j++) x[j] = x[j] + d[j] * dt;
+        euler_move(x, x, d, dt, s->n);
         CHECK_ST(step_done(s, i));
     }
     return IRIS_OK;
@@ -81,7 +86,7 @@ static iris_status sample_euler_ancestral(sampling *s) {
         ancestral_step(sigma, next, s->eta, &down, &up);
         to_d(x, d, sigma, s->n);
         float dt = down - sigma;
-        for (int64_t j = 0; j < s->n; j++) x[j] = x[j] + d[j] * dt;
+        euler_move(x, x, d, dt, s->n);
         if (next > 0) add_noise(s, d, up);
         CHECK_ST(step_done(s, i));
     }
@@ -96,9 +101,9 @@ static iris_status sample_heun(sampling *s) {
         CHECK_ST(denoise(s, x, sigma, d));
         to_d(x, d, sigma, s->n);
         if (next == 0) {
-            for (int64_t j = 0; j < s->n; j++) x[j] = x[j] + d[j] * dt;
+            euler_move(x, x, d, dt, s->n);
         } else {
-            for (int64_t j = 0; j < s->n; j++) x2[j] = x[j] + d[j] * dt;
+            euler_move(x2, x, d, dt, s->n);
             CHECK_ST(denoise(s, x2, next, d2));
             to_d(x2, d2, next, s->n);
             for (int64_t j = 0; j < s->n; j++) x[j] = x[j] + (d[j] + d2[j]) / 2 * dt;
@@ -117,15 +122,15 @@ static iris_status sample_dpm2(sampling *s) {
         to_d(x, d, sigma, s->n);
         if (next == 0) {
             float dt = next - sigma;
-            for (int64_t j = 0; j < s->n; j++) x[j] = x[j] + d[j] * dt;
+            euler_move(x, x, d, dt, s->n);
         } else {
             float lo = logf(sigma), hi = logf(next);
             float mid = expf(hi - (hi - lo) * 0.5f); /* torch.lerp(lo, hi, 0.5) */
             float dt1 = mid - sigma, dt2 = next - sigma;
-            for (int64_t j = 0; j < s->n; j++) x2[j] = x[j] + d[j] * dt1;
+            euler_move(x2, x, d, dt1, s->n);
             CHECK_ST(denoise(s, x2, mid, d2));
             to_d(x2, d2, mid, s->n);
-            for (int64_t j = 0; j < s->n; j++) x[j] = x[j] + d2[j] * dt2;
+            euler_move(x, x, d2, dt2, s->n);
         }
         CHECK_ST(step_done(s, i));
     }

@@ -35,7 +35,7 @@ typedef struct {
     iris_sd *sd;
     const iris_sd_params *p;
     double t_step;
-    int offset, total;
+    int total; /* steps this run takes (img2img: fewer than params.steps) */
 } step_state;
 
 static int on_step(void *user, int step, int n_steps, const float *x, int64_t n) {
@@ -43,7 +43,7 @@ static int on_step(void *user, int step, int n_steps, const float *x, int64_t n)
     step_state *s = user;
     stage(s->sd, s->p, "step", step, s->t_step);
     s->t_step = now();
-    return s->p->progress ? s->p->progress(s->p->progress_user, s->offset + step, s->total) : 0;
+    return s->p->progress ? s->p->progress(s->p->progress_user, step, s->total) : 0;
 }
 
 /* RGB u8 image (w x h) -> [1, 3, h, w] in [-1, 1] */
@@ -144,7 +144,7 @@ iris_status iris_sd_sample_latent(iris_sd *sd, const iris_sd_params *p, int W, i
     int have_den = 0;
     if (!st) have_den = !(st = iris_sd_denoiser_init(&den, sd, C, h, w, p->cfg, cond, n_cond, uncond, n_uncond));
     if (!st) {
-        step_state ss = {sd, p, now(), 0, steps};
+        step_state ss = {sd, p, now(), steps};
         iris_sample_callback cb = {on_step, &ss};
         st = iris_sample(p->sampler, &den.fn, x, n, sigmas + first, steps, &rng, p->eta, &cb);
     }
