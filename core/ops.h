@@ -90,6 +90,8 @@ typedef struct iris_pool2d_params {
     int avg; /* 0 max, 1 average */
     int kh, kw, stride_h, stride_w, pad_h, pad_w;
     int count_include_pad; /* average: divide by the full window (PyTorch default 1) */
+    int pad_h_end, pad_w_end; /* max pooling only: extra rows/columns after (darknet's maxpool, padding size-1 split
+                                 as (size-1)/2 before and the rest after); windows never read outside x */
 } iris_pool2d_params;
 iris_pool2d_params iris_maxpool(int k, int stride, int pad);
 iris_pool2d_params iris_avgpool(int k, int stride, int pad);

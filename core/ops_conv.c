@@ -59,12 +59,12 @@ iris_tensor *iris_conv2d(iris_ctx *ctx, const iris_tensor *x, const iris_tensor 
 }
 
 iris_pool2d_params iris_maxpool(int k, int stride, int pad) {
-    iris_pool2d_params p = {0, k, k, stride, stride, pad, pad, 1};
+    iris_pool2d_params p = {0, k, k, stride, stride, pad, pad, 1, 0, 0};
     return p;
 }
 
 iris_pool2d_params iris_avgpool(int k, int stride, int pad) {
-    iris_pool2d_params p = {1, k, k, stride, stride, pad, pad, 1};
+    iris_pool2d_params p = {1, k, k, stride, stride, pad, pad, 1, 0, 0};
     return p;
 }
 
@@ -73,10 +73,13 @@ iris_tensor *iris_pool2d(iris_ctx *ctx, const iris_tensor *x, iris_pool2d_params
     if (!iris_op_inputs(ctx, op, 1, x) || !check_nchw(ctx, op, x)) return NULL;
     /* PyTorch's rule: padding at most half the window, so every window covers some input */
     if (p.kh < 1 || p.kw < 1 || p.stride_h < 1 || p.stride_w < 1 || p.pad_h < 0 || p.pad_w < 0 || p.pad_h > p.kh / 2 ||
-        p.pad_w > p.kw / 2)
-        return iris_ctx_fail(ctx, IRIS_ERR_ARG, "%s: bad params kernel %dx%d stride %dx%d pad %dx%d", op, p.kh, p.kw,
-                             p.stride_h, p.stride_w, p.pad_h, p.pad_w);
-    int64_t eh = x->ne[2] + 2 * (int64_t)p.pad_h - p.kh, ew = x->ne[3] + 2 * (int64_t)p.pad_w - p.kw;
+        p.pad_w > p.kw / 2 || p.pad_h_end < 0 || p.pad_w_end < 0 || p.pad_h + p.pad_h_end > p.kh - 1 ||
+        p.pad_w + p.pad_w_end > p.kw - 1 || (p.avg && (p.pad_h_end || p.pad_w_end)))
+        return iris_ctx_fail(ctx, IRIS_ERR_ARG, "%s: bad params kernel %dx%d stride %dx%d pad %dx%d (+%dx%d after)", op,
+                             p.kh, p.kw, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.pad_h_end, p.pad_w_end);
+    /* the extra end padding only lengthens the output: the kernels clip every window to x */
+    int64_t eh = x->ne[2] + 2 * (int64_t)p.pad_h + p.pad_h_end - p.kh,
+            ew = x->ne[3] + 2 * (int64_t)p.pad_w + p.pad_w_end - p.kw;
     if (eh < 0 || ew < 0)
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "%s: window %dx%d is larger than padded x %s", op, p.kh, p.kw,
                              iris_op_shape(x));
@@ -93,7 +96,7 @@ iris_tensor *iris_global_avgpool(iris_ctx *ctx, const iris_tensor *x) {
     int64_t H = x->ne[2], W = x->ne[3];
     if (H < 1 || W < 1 || H > INT_MAX || W > INT_MAX)
         return iris_ctx_fail(ctx, IRIS_ERR_SHAPE, "global_avgpool: x %s has no pixels", iris_op_shape(x));
-    iris_pool2d_params p = {1, (int)H, (int)W, (int)H, (int)W, 0, 0, 1};
+    iris_pool2d_params p = {1, (int)H, (int)W, (int)H, (int)W, 0, 0, 1, 0, 0};
     iris_tensor *y = iris_pool2d(ctx, x, p);
     if (!y) return NULL;
     int64_t shape[2] = {x->ne[0], x->ne[1]};
