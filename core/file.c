@@ -113,3 +113,27 @@ iris_status iris_read_file(const char *path, char **out, size_t *size) {
     if (size) *size = n;
     return IRIS_OK;
 }
+
+iris_status iris_make_parent_dirs(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n >= sizeof buf) return iris_fail(IRIS_ERR_ARG, "%s: path too long", path);
+    memcpy(buf, path, n + 1);
+    char *slash = strrchr(buf, '/');
+    if (!slash || slash == buf) return IRIS_OK;
+    *slash = 0;
+    for (char *p = buf + 1; ; p++) {
+        if (*p == '/' || !*p) {
+            char c = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return iris_fail(IRIS_ERR_IO, "%s: cannot create folder %s: %s", path, buf, strerror(errno));
+            *p = c;
+            if (!c) break;
+        }
+    }
+    struct stat st;
+    if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
+        return iris_fail(IRIS_ERR_IO, "%s: %s is not a folder", path, buf);
+    return IRIS_OK;
+}

@@ -25,6 +25,8 @@ int iris_map_range(const iris_map *m, uint64_t off, uint64_t len);
 
 /* Writes n bytes to path via a temporary file and rename; reports a full disk clearly. */
 iris_status iris_write_atomic(const char *path, const void *data, size_t n);
+/* Creates the folders above `path` that do not exist yet (mkdir -p of its dirname). */
+iris_status iris_make_parent_dirs(const char *path);
 /* Reads a whole (small) file into a malloc'd buffer with a NUL appended. */
 iris_status iris_read_file(const char *path, char **out, size_t *size);
 

@@ -1,0 +1,345 @@
+/* main_detect.c - detect: YOLO object detection over photo folders.
+
+   detect PATH... -o OUTDIR --cfg model.cfg --weights model.weights [--names coco.names]
+   Appends one JSON line per photo to OUTDIR/detections.jsonl:
+   {"file": ..., "width": W, "height": H, "detections": [{"class_id": 16, "name": "dog", "score": 0.93,
+    "box": [x1, y1, x2, y2]}, ...]}, boxes in pixels of the upright photo; optionally COCO results,
+   YOLO label files and annotated copies. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../cli/cli.h"
+#include "../core/file.h"
+#include "../core/image.h"
+#include "detect_output.h"
+#include "yolo.h"
+
+static iris_cli_common common;
+static const char *cfg_path, *weights_path, *names_path, *size_arg, *classes_arg, *coco_images;
+static float thresh = 0.25f, nms = 0.45f;
+static int batch = 4, letterbox, coco, yolo_txt, draw;
+static iris_cli_list paths;
+
+static const char *const letterbox_names[] = {"darknet", "opencv", "none", NULL};
+
+static const iris_cli_opt opts[] = {
+    IRIS_OPT_STRING("cfg", 'c', &cfg_path, "FILE", "darknet network description (.cfg)", .flags = IRIS_CLI_REQUIRED),
+    IRIS_OPT_STRING("weights", 'w', &weights_path, "FILE", "darknet weights (.weights)", .flags = IRIS_CLI_REQUIRED),
+    IRIS_OPT_STRING("names", 'n', &names_path, "FILE", "class names, one per line (coco.names)",
+                    .def = "class numbers only"),
+    IRIS_OPT_FLOAT("thresh", 0, &thresh, 0, 1, "P", "keep boxes scoring above P (objectness x class probability)"),
+    IRIS_OPT_FLOAT("nms", 0, &nms, 0, 1, "IOU", "drop a box overlapping a stronger one of its class by more than IOU"),
+    IRIS_OPT_STRING("size", 's', &size_arg, "N|WxH", "network input size (multiples of 32)", .def = "the cfg's"),
+    IRIS_OPT_INT("batch", 'b', &batch, 1, 256, "N", "photos per forward pass"),
+    IRIS_OPT_STRING("classes", 0, &classes_arg, "A,B", "keep only these classes (names from --names, or numbers)"),
+    IRIS_OPT_ENUM("letterbox", 0, &letterbox, letterbox_names,
+                  "how photos fit the input: darknet (its letterbox), opencv (same, cv2 resize), none (stretch)"),
+    IRIS_OPT_FLAG("coco", 0, &coco, "also write OUTDIR/coco_results.json (COCO detection results)"),
+    IRIS_OPT_STRING("coco-images", 0, &coco_images, "FILE", "COCO annotations whose image ids and categories to use"),
+    IRIS_OPT_FLAG("yolo-txt", 0, &yolo_txt, "also write YOLO label files OUTDIR/labels/<photo>.txt"),
+    IRIS_OPT_FLAG("draw", 0, &draw, "also write annotated copies OUTDIR/annotated/<photo> (JPEG or PNG)"),
+    IRIS_CLI_COMMON_OPTS(&common),
+    IRIS_OPT_STRING("output", 'o', &common.output, "DIR", "write detections.jsonl (and the rest) into DIR",
+                    .def = "JSON lines to stdout"),
+    IRIS_OPT_RESUME(&common),
+    IRIS_OPT_FSYNC(&common),
+    IRIS_OPT_HIDDEN(&common),
+    IRIS_OPT_END,
+};
+
+static const iris_cli_opt args[] = {
+    IRIS_ARG_LIST("PATH", &paths, "photos or folders (searched recursively, images found by content)"),
+    IRIS_OPT_END,
+};
+
+static const iris_cli_spec spec = {
+    .tool = "detect",
+    .summary = "Find objects in photos with a darknet YOLO (v3, v4, v4-tiny, v4-csp, v7-tiny, Yolo-Fastest).",
+    .opts = opts,
+    .args = args,
+    .description =
+        "The network is built from its .cfg and .weights as darknet builds it. Photos are turned upright (EXIF), "
+        "letterboxed as darknet does, and the boxes mapped back to the photo's pixels. Results are appended and "
+        "flushed per photo, so an interrupted run loses nothing and --resume continues it without duplicates.",
+    .epilog = "examples:\n"
+              "  detect photos/ -o out/ --cfg yolov4-tiny.cfg --weights yolov4-tiny.weights --names coco.names\n"
+              "  detect photos/ -o out/ -c yolo-fastest-1.1.cfg -w yolo-fastest-1.1.weights -n coco.names --draw\n"
+              "  detect photos/ -o out/ ... --classes person,dog --thresh 0.4 --yolo-txt\n"
+              "  detect photos/ -o out/ ... --resume\n",
+};
+
+static char **read_names(const char *path, int *n) {
+    char *text;
+    *n = 0;
+    if (iris_read_file(path, &text, NULL)) return NULL;
+    int cap = 128;
+    char **v = malloc(sizeof *v * (size_t)cap);
+    for (char *save = NULL, *line = v ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+        size_t len = strlen(line);
+        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
+        if (*n == cap) {
+            char **nv = realloc(v, sizeof *v * (size_t)(cap *= 2));
+            if (!nv) break;
+            v = nv;
+        }
+        v[(*n)++] = strdup(line);
+    }
+    free(text);
+    if (!v) iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", path);
+    return v;
+}
+
+/* "person,dog" or "0,16" -> keep[class] = 1; 0 after printing the error */
+static int parse_classes(const char *arg, char **names, int n_names, int n_classes, unsigned char *keep) {
+    char *copy = strdup(arg);
+    int ok = copy != NULL;
+    for (char *save = NULL, *t = ok ? strtok_r(copy, ",", &save) : NULL; t && ok; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        int id = -1;
+        for (int k = 0; k < n_names && id < 0; k++)
+            if (!strcmp(names[k], t)) id = k;
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (id < 0 && end != t && !*end && v >= 0 && v < n_classes) id = (int)v;
+        if (id < 0) {
+            int best = -1, bd = 1 << 30;
+            for (int k = 0; k < n_names; k++) {
+                int d = iris_cli_edit_distance(names[k], t);
+                if (d < bd) bd = d, best = k;
+            }
+            if (best >= 0 && bd <= 3)
+                iris_cli_error("--classes: no class '%s' (did you mean '%s'?)", t, names[best]);
+            else
+                iris_cli_error("--classes: no class '%s'%s", t, n_names ? "" : " (give --names, or class numbers)");
+            ok = 0;
+        } else {
+            keep[id] = 1;
+        }
+    }
+    free(copy);
+    return ok;
+}
+
+typedef struct {
+    const char *path;
+    int w, h;       /* the upright photo */
+    iris_image img; /* kept for --draw */
+} item;
+
+static iris_status load_item(item *it, const char *path, const iris_yolo_info *info, float *x) {
+    iris_image_read_params rp = iris_image_default_read_params();
+    rp.channels = 3;
+    iris_status st = iris_image_load(&it->img, path, &rp);
+    if (st) return st;
+    it->path = path;
+    it->w = it->img.w, it->h = it->img.h;
+    st = iris_yolo_preprocess(info, &it->img, (iris_yolo_resize)letterbox, x);
+    if (st || !draw) iris_image_free(&it->img);
+    return st;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && !strcasecmp(s + a - b, suf);
+}
+
+/* OUTDIR/sub/<path below its root><ext>, the photo's extension replaced by ext when given */
+static void out_path(char *buf, size_t n, const char *sub, const char *file, const char *ext) {
+    const char *rel = iris_detect_relative(file, paths.v, paths.n);
+    while (rel[0] == '.' && rel[1] == '.' && rel[2] == '/') rel += 3;
+    while (*rel == '/') rel++;
+    int len = snprintf(buf, n, "%s/%s/%s", common.output, sub, rel);
+    if (ext && len > 0 && (size_t)len < n) {
+        char *dot = strrchr(buf, '.'), *slash = strrchr(buf, '/');
+        if (dot && dot > slash) *dot = 0;
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s", ext);
+    }
+}
+
+int main(int argc, char **argv) {
+    common = iris_cli_common_defaults();
+    int rc = iris_cli_start(&spec, argc, argv);
+    if (rc >= 0) return rc;
+    iris_cli_set_verbosity(common.quiet, common.verbose);
+    int to_dir = common.output && strcmp(common.output, "-");
+    if (!to_dir && (common.resume || coco || yolo_txt || draw))
+        return iris_cli_fatal(IRIS_CLI_EXIT_USAGE, "--resume, --coco, --yolo-txt and --draw need an output folder (-o DIR)");
+    if (coco_images) coco = 1;
+
+    iris_yolo_params yp = iris_yolo_default_params();
+    if (size_arg) {
+        char *end;
+        long w = strtol(size_arg, &end, 10), h = w;
+        if (*end == 'x' || *end == 'X') h = strtol(end + 1, &end, 10);
+        if (*end || w < 32 || h < 32 || w > 8192 || h > 8192 || w % 32 || h % 32)
+            return iris_cli_fatal(IRIS_CLI_EXIT_USAGE, "--size %s: give N or WxH, multiples of 32 from 32 to 8192",
+                                  size_arg);
+        yp.width = (int)w, yp.height = (int)h;
+    }
+
+    iris_ctx *ctx;
+    if (iris_cli_ctx_create(&ctx, &common, NULL)) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+    iris_yolo *net;
+    double t0 = iris_cli_now();
+    if (iris_yolo_load(&net, cfg_path, weights_path, &yp, iris_ctx_device(ctx)))
+        return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+    const iris_yolo_info *info = iris_yolo_get_info(net);
+    iris_cli_debug(1, "%s: %d layers, %d heads, %d classes, %dx%d input, %.2f GFLOP per photo, loaded in %.2f s",
+                   cfg_path, info->n_layers, info->n_heads, info->n_classes, info->width, info->height, info->gflops,
+                   iris_cli_now() - t0);
+
+    int n_names = 0;
+    char **names = NULL;
+    if (names_path) {
+        if (!(names = read_names(names_path, &n_names))) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+        if (n_names != info->n_classes)
+            iris_cli_warn("%s has %d names but %s has %d classes", names_path, n_names, cfg_path, info->n_classes);
+    }
+    unsigned char *keep = calloc((size_t)info->n_classes, 1);
+    if (!keep) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory");
+    if (classes_arg) {
+        if (!parse_classes(classes_arg, names, n_names, info->n_classes, keep)) return IRIS_CLI_EXIT_USAGE;
+    } else {
+        memset(keep, 1, (size_t)info->n_classes);
+    }
+
+    char jsonl[4096];
+    if (to_dir) {
+        if ((size_t)snprintf(jsonl, sizeof jsonl, "%s/detections.jsonl", common.output) >= sizeof jsonl ||
+            iris_make_parent_dirs(jsonl))
+            return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
+    }
+    iris_cli_walk w;
+    if (iris_cli_walk_paths(&w, paths.v, paths.n, &(iris_cli_walk_opts){.hidden = common.hidden}))
+        return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+    iris_cli_out *out;
+    if (iris_cli_out_open(&out, to_dir ? jsonl : NULL, &(iris_cli_out_params){.resume = common.resume, .fsync = common.fsync}))
+        return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
+
+    size_t todo = 0;
+    for (size_t i = 0; i < w.n; i++) todo += !iris_cli_out_is_done(out, w.files[i].path);
+    iris_cli_progress bar;
+    iris_cli_progress_begin(&bar, todo, "detected", "photo", "img", common.quiet);
+    bar.n_resumed = w.n - todo;
+    if (bar.n_resumed) iris_cli_info("resuming: %zu photos already in %s", bar.n_resumed, jsonl);
+
+    size_t per = (size_t)3 * info->width * info->height;
+    float *x = malloc(sizeof *x * per * (size_t)batch);
+    item *items = calloc((size_t)batch, sizeof *items);
+    iris_detection **dets = calloc((size_t)batch, sizeof *dets);
+    int *n_dets = calloc((size_t)batch, sizeof *n_dets), *pw = calloc((size_t)batch, sizeof *pw),
+        *ph = calloc((size_t)batch, sizeof *ph);
+    size_t *per_class = calloc((size_t)info->n_classes, sizeof *per_class);
+    if (!x || !items || !dets || !n_dets || !pw || !ph || !per_class)
+        return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory for a batch of %d", batch);
+    iris_yolo_detect_params dp = iris_yolo_default_detect_params();
+    dp.thresh = thresh, dp.nms = nms, dp.how = (iris_yolo_resize)letterbox;
+
+    int exit_code = -1;
+    size_t i = 0;
+    while (i < w.n && exit_code < 0 && !iris_cli_interrupted()) {
+        int nb = 0;
+        for (; i < w.n && nb < batch && !iris_cli_interrupted(); i++) {
+            const char *p = w.files[i].path;
+            if (iris_cli_out_is_done(out, p)) continue;
+            iris_cli_progress_current(&bar, p);
+            if (load_item(&items[nb], p, info, x + per * (size_t)nb)) {
+                iris_cli_warn("%s (skipped)", iris_last_error());
+                iris_cli_progress_count(&bar, IRIS_CLI_ITEM_FAILED);
+                continue;
+            }
+            pw[nb] = items[nb].w, ph[nb] = items[nb].h;
+            nb++;
+        }
+        if (!nb) break;
+        iris_ctx_reset(ctx);
+        int64_t shape[4] = {nb, 3, info->height, info->width};
+        iris_tensor *in = iris_ctx_upload(ctx, IRIS_F32, 4, shape, x);
+        if (!in || iris_yolo_detect(ctx, net, in, pw, ph, &dp, dets, n_dets)) {
+            iris_cli_error("%s", iris_last_error());
+            exit_code = IRIS_CLI_EXIT_PARTIAL;
+            break;
+        }
+        for (int k = 0; k < nb; k++) {
+            item *it = &items[k];
+            int n = 0;
+            for (int d = 0; d < n_dets[k]; d++)
+                if (keep[dets[k][d].class_id]) dets[k][n++] = dets[k][d];
+            iris_status st = IRIS_OK;
+            char path[8192];
+            /* side files first: a photo counts as done only once its JSON line is written */
+            if (yolo_txt) {
+                out_path(path, sizeof path, "labels", it->path, ".txt");
+                st = iris_detect_write_yolo_txt(path, dets[k], n, it->w, it->h);
+            }
+            if (!st && draw) {
+                int jpeg = ends_with(it->path, ".jpg") || ends_with(it->path, ".jpeg");
+                out_path(path, sizeof path, "annotated", it->path, jpeg ? NULL : ".png");
+                st = iris_detect_draw(&it->img, dets[k], n, (const char *const *)names, n_names);
+                if (!st) st = iris_make_parent_dirs(path);
+                if (!st) st = jpeg ? iris_image_save_jpeg(path, &it->img, 92) : iris_image_save_png(path, &it->img, NULL, 0);
+            }
+            if (!st) {
+                cJSON *rec = iris_detect_record(it->path, it->w, it->h, dets[k], n, (const char *const *)names, n_names);
+                st = rec ? iris_cli_out_write(out, rec) : iris_fail(IRIS_ERR_NOMEM, "out of memory");
+                cJSON_Delete(rec);
+            }
+            iris_image_free(&it->img);
+            if (st) {
+                iris_cli_error("%s", iris_last_error());
+                exit_code = IRIS_CLI_EXIT_OUTPUT;
+                break;
+            }
+            for (int d = 0; d < n; d++) per_class[dets[k][d].class_id]++;
+            iris_cli_progress_count(&bar, IRIS_CLI_ITEM_OK);
+        }
+        for (int k = 0; k < nb; k++) {
+            free(dets[k]), dets[k] = NULL;
+            iris_image_free(&items[k].img);
+        }
+    }
+    iris_cli_progress_end(&bar);
+    if (!common.quiet) {
+        /* "detections: 12 person, 3 dog" (most frequent first) */
+        char line[1024];
+        size_t len = (size_t)snprintf(line, sizeof line, "detections:"), total = 0;
+        for (int c = 0; c < info->n_classes; c++) total += per_class[c];
+        for (int shown = 0; shown < 12; shown++) {
+            int best = -1;
+            for (int c = 0; c < info->n_classes; c++)
+                if (per_class[c] && (best < 0 || per_class[c] > per_class[best])) best = c;
+            if (best < 0) break;
+            char id[16];
+            snprintf(id, sizeof id, "%d", best);
+            len += (size_t)snprintf(line + len, len < sizeof line ? sizeof line - len : 0, "%s %zu %s", shown ? "," : "",
+                                    per_class[best], best < n_names ? names[best] : id);
+            per_class[best] = 0;
+        }
+        if (!total) snprintf(line + len, len < sizeof line ? sizeof line - len : 0, " none");
+        iris_cli_info("%s", line);
+    }
+    if (iris_cli_out_close(out) && exit_code < 0) {
+        iris_cli_error("%s", iris_last_error());
+        exit_code = IRIS_CLI_EXIT_OUTPUT;
+    }
+    if (coco && exit_code != IRIS_CLI_EXIT_OUTPUT) {
+        /* from the whole file, so a resumed run's results are complete */
+        char cp[4200];
+        snprintf(cp, sizeof cp, "%s/coco_results.json", common.output);
+        if (iris_detect_write_coco(cp, jsonl, coco_images, (const char *const *)names, n_names)) {
+            iris_cli_error("%s", iris_last_error());
+            exit_code = IRIS_CLI_EXIT_OUTPUT;
+        }
+    }
+    if (exit_code < 0) exit_code = iris_cli_exit_status(bar.n_failed + w.n_errors);
+    free(x), free(items), free(dets), free(n_dets), free(pw), free(ph), free(per_class), free(keep);
+    for (int k = 0; k < n_names; k++) free(names[k]);
+    free(names);
+    iris_cli_walk_free(&w);
+    iris_cli_free(&spec);
+    iris_yolo_free(net);
+    iris_ctx_free(ctx);
+    return exit_code;
+}
