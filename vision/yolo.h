@@ -74,6 +74,10 @@ iris_status iris_yolo_load(iris_yolo **out, const char *cfg_path, const char *we
 /* The same with the .weights bytes in memory (`weights_name` appears in messages). */
 iris_status iris_yolo_load_mem(iris_yolo **out, const char *cfg_path, const uint8_t *weights, size_t n,
                                const char *weights_name, const iris_yolo_params *p, iris_device dev);
+/* The same with the cfg text in memory too (cfg_name appears in messages). */
+iris_status iris_yolo_load_text(iris_yolo **out, const char *cfg_text, size_t cfg_len, const char *cfg_name,
+                                const uint8_t *weights, size_t n, const char *weights_name, const iris_yolo_params *p,
+                                iris_device dev);
 void iris_yolo_free(iris_yolo *net);
 const iris_yolo_info *iris_yolo_get_info(const iris_yolo *net);
 

@@ -155,10 +155,12 @@ static iris_status build(iris_yolo *net, iris_darknet_cfg *cfg, const char *cfg_
 
 iris_yolo_params iris_yolo_default_params(void) { return (iris_yolo_params){0, 0}; }
 
-static iris_status load(iris_yolo **out, const char *cfg_path, iris_darknet_weights *w, const iris_yolo_params *p,
-                        iris_device dev) {
+/* cfg_text NULL: read the file cfg_path */
+static iris_status load(iris_yolo **out, const char *cfg_path, const char *cfg_text, size_t cfg_len,
+                        iris_darknet_weights *w, const iris_yolo_params *p, iris_device dev) {
     iris_darknet_cfg cfg;
-    iris_status st = iris_darknet_cfg_open(&cfg, cfg_path);
+    iris_status st = cfg_text ? iris_darknet_cfg_parse(&cfg, cfg_text, cfg_len, cfg_path)
+                              : iris_darknet_cfg_open(&cfg, cfg_path);
     if (st) return st;
     iris_yolo *net = calloc(1, sizeof *net);
     if (!net) st = iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", cfg_path);
@@ -178,18 +180,24 @@ iris_status iris_yolo_load(iris_yolo **out, const char *cfg_path, const char *we
     iris_darknet_weights w;
     iris_status st = iris_darknet_weights_open(&w, weights_path);
     if (st) return st;
-    st = load(out, cfg_path, &w, p, dev);
+    st = load(out, cfg_path, NULL, 0, &w, p, dev);
     iris_darknet_weights_close(&w);
     return st;
 }
 
 iris_status iris_yolo_load_mem(iris_yolo **out, const char *cfg_path, const uint8_t *weights, size_t n,
                                const char *weights_name, const iris_yolo_params *p, iris_device dev) {
+    return iris_yolo_load_text(out, NULL, 0, cfg_path, weights, n, weights_name, p, dev);
+}
+
+iris_status iris_yolo_load_text(iris_yolo **out, const char *cfg_text, size_t cfg_len, const char *cfg_name,
+                                const uint8_t *weights, size_t n, const char *weights_name, const iris_yolo_params *p,
+                                iris_device dev) {
     *out = NULL;
     iris_darknet_weights w;
     iris_status st = iris_darknet_weights_parse(&w, weights, n, weights_name);
     if (st) return st;
-    st = load(out, cfg_path, &w, p, dev);
+    st = load(out, cfg_name, cfg_text, cfg_len, &w, p, dev);
     iris_darknet_weights_close(&w);
     return st;
 }
