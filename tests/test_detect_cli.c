@@ -1,0 +1,244 @@
+/* test_detect_cli.c - the detect command end to end on the shared photos: its JSON lines agree
+   with the library, the COCO and YOLO files parse back to the same boxes, bad inputs are
+   skipped, and a run killed at any moment resumes without losing or repeating a photo. */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../core/file.h"
+#include "../vision/detect_output.h"
+#include "test.h"
+
+#define TMP "build/test_detect_cli"
+
+static char model_args[13000];
+
+/* "--cfg ... --weights ... --names ..." for Yolo-Fastest 1.1, or 0 after a recorded skip/failure */
+static int have_model(void) {
+    char cfg[4096], w[4096];
+    const char *p = test_data("yolo/yolo-fastest-1.1.cfg");
+    if (!p) return 0;
+    snprintf(cfg, sizeof cfg, "%s", p);
+    if (!(p = test_data("yolo/yolo-fastest-1.1.weights"))) return 0;
+    snprintf(w, sizeof w, "%s", p);
+    if (!(p = test_data("yolo/coco.names"))) return 0;
+    snprintf(model_args, sizeof model_args, "--cfg %s --weights %s --names %s", cfg, w, p);
+    return 1;
+}
+
+static int run(const char *fmt, ...) {
+    char cmd[20000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char full[20100];
+    snprintf(full, sizeof full, "%s 2>" TMP "/stderr.txt", cmd);
+    int st = system(full);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path) {
+    char *s = NULL;
+    if (iris_read_file(path, &s, NULL)) return NULL;
+    return s;
+}
+
+static void fresh(void) {
+    mkdir("build", 0755);
+    CHECK_INT(system("rm -rf " TMP " && mkdir -p " TMP), 0);
+}
+
+/* the records of a JSON-lines file, keyed by "file" */
+static cJSON *read_jsonl(const char *path, int *n) {
+    char *text = slurp(path);
+    cJSON *arr = cJSON_CreateArray();
+    *n = 0;
+    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        cJSON *r = cJSON_Parse(l);
+        CHECK_MSG(r != NULL, "%s: a line is not JSON: %.80s", path, l);
+        if (r) cJSON_AddItemToArray(arr, r), (*n)++;
+    }
+    free(text);
+    return arr;
+}
+
+static const cJSON *find_file(const cJSON *arr, const char *suffix) {
+    for (const cJSON *r = arr->child; r; r = r->next) {
+        const char *f = cJSON_GetObjectItem(r, "file")->valuestring;
+        size_t a = strlen(f), b = strlen(suffix);
+        if (a >= b && !strcmp(f + a - b, suffix)) return r;
+    }
+    return NULL;
+}
+
+TEST(detect_cli_usage_errors) {
+    fresh();
+    CHECK_INT(run("./bin/detect --help >" TMP "/help.txt"), 0);
+    char *h = slurp(TMP "/help.txt");
+    CHECK(h && strstr(h, "--cfg") && strstr(h, "--classes") && strstr(h, "--letterbox") && strstr(h, "exit status"));
+    free(h);
+    CHECK_INT(run("./bin/detect x.jpg"), 2); /* --cfg and --weights are required */
+    CHECK_INT(run("./bin/detect x.jpg --cfg a.cfg --weights a.weights --size 100"), 2);
+    CHECK_INT(run("./bin/detect x.jpg --cfg a.cfg --weights a.weights --draw"), 2); /* needs -o */
+    CHECK_INT(run("./bin/detect x.jpg --cfg " TMP "/none.cfg --weights " TMP "/none.weights -o " TMP "/o"), 3);
+    char *err = slurp(TMP "/stderr.txt");
+    CHECK_MSG(err && strstr(err, "none."), "%s", err);
+    free(err);
+    if (!have_model()) return;
+    CHECK_INT(run("./bin/detect x.jpg %s --classes persn -o " TMP "/o", model_args), 2);
+    err = slurp(TMP "/stderr.txt");
+    CHECK_MSG(err && strstr(err, "did you mean 'person'"), "%s", err);
+    free(err);
+}
+
+TEST(detect_cli_outputs_agree) {
+    fresh();
+    if (!have_model()) return;
+    const char *images = test_data("images");
+    if (!images) return;
+    /* a corrupt photo among the good ones is reported and skipped */
+    char imgs[4096];
+    snprintf(imgs, sizeof imgs, "%s", images);
+    CHECK_INT(system("mkdir -p " TMP "/photos"), 0);
+    char cmd[8400];
+    snprintf(cmd, sizeof cmd, "cp %s/*.jpg " TMP "/photos/ && head -c 3000 %s/dog.jpg > " TMP "/photos/zz_truncated.jpg",
+             imgs, imgs);
+    CHECK_INT(system(cmd), 0);
+    int rc = run("./bin/detect " TMP "/photos -o " TMP "/out %s -t 2 --coco --yolo-txt --draw -b 3", model_args);
+    char *err = slurp(TMP "/stderr.txt");
+    CHECK_MSG(rc == 1, "rc %d: %s", rc, err ? err : ""); /* one photo failed */
+    CHECK_MSG(err && strstr(err, "zz_truncated.jpg") && strstr(err, "skipped"), "%s", err);
+    free(err);
+    int n;
+    cJSON *recs = read_jsonl(TMP "/out/detections.jsonl", &n);
+    CHECK_INT(n, 12);
+    const cJSON *dog = find_file(recs, "/dog.jpg");
+    CHECK(dog != NULL);
+    if (dog) {
+        CHECK_INT(cJSON_GetObjectItem(dog, "width")->valueint, 768);
+        CHECK_INT(cJSON_GetObjectItem(dog, "height")->valueint, 576);
+        const cJSON *d0 = cJSON_GetArrayItem(cJSON_GetObjectItem(dog, "detections"), 0);
+        /* darknet's strongest box in dog.jpg: dog 0.607778 at 114.937,190.087,406.254,507.815 */
+        CHECK_INT(cJSON_GetObjectItem(d0, "class_id")->valueint, 16);
+        CHECK(!strcmp(cJSON_GetObjectItem(d0, "name")->valuestring, "dog"));
+        CHECK_NEAR(cJSON_GetObjectItem(d0, "score")->valuedouble, 0.6078, 0.002);
+        CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(d0, "box"), 0)->valuedouble, 114.94, 1.0);
+        CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(d0, "box"), 3)->valuedouble, 507.82, 1.0);
+    }
+    /* COCO results: one entry per JSON-lines detection, dog = category 18, bbox = x, y, w, h */
+    char *coco = slurp(TMP "/out/coco_results.json");
+    cJSON *cr = coco ? cJSON_Parse(coco) : NULL;
+    CHECK(cJSON_IsArray(cr));
+    int total = 0;
+    for (const cJSON *r = recs->child; r; r = r->next) total += cJSON_GetArraySize(cJSON_GetObjectItem(r, "detections"));
+    CHECK_INT(cJSON_GetArraySize(cr), total);
+    int found_dog = 0;
+    for (const cJSON *e = cr ? cr->child : NULL; e; e = e->next)
+        if (cJSON_GetObjectItem(e, "category_id")->valueint == 18 &&
+            fabs(cJSON_GetArrayItem(cJSON_GetObjectItem(e, "bbox"), 2)->valuedouble - (406.25 - 114.94)) < 1.0)
+            found_dog = 1;
+    CHECK(found_dog);
+    cJSON_Delete(cr);
+    free(coco);
+    /* YOLO labels: dog.txt's lines are the boxes relative to the photo */
+    char *txt = slurp(TMP "/out/labels/dog.txt");
+    CHECK(txt != NULL);
+    if (txt && dog) {
+        int cls;
+        float cx, cy, bw, bh;
+        CHECK_INT(sscanf(txt, "%d %f %f %f %f", &cls, &cx, &cy, &bw, &bh), 5);
+        CHECK_INT(cls, 16);
+        CHECK_NEAR(cx, (114.94 + 406.25) / 2 / 768, 1e-3);
+        CHECK_NEAR(bh, (507.82 - 190.09) / 576, 1e-3);
+        int lines = 0;
+        for (char *p = txt; *p; p++) lines += *p == '\n';
+        CHECK_INT(lines, cJSON_GetArraySize(cJSON_GetObjectItem(dog, "detections")));
+    }
+    free(txt);
+    char *empty = slurp(TMP "/out/labels/baboon.txt"); /* no objects: an empty label file */
+    CHECK(empty && !*empty);
+    free(empty);
+    /* annotated copies: same size, JPEG as the input */
+    iris_image img;
+    CHECK_OK(iris_image_load(&img, TMP "/out/annotated/dog.jpg", NULL));
+    CHECK(img.w == 768 && img.h == 576);
+    iris_image_free(&img);
+    cJSON_Delete(recs);
+    /* --classes keeps only those */
+    CHECK_INT(run("./bin/detect " TMP "/photos/dog.jpg %s --classes dog,car -q >/dev/null", model_args), 0);
+    CHECK_INT(run("./bin/detect " TMP "/photos/dog.jpg %s --classes dog,2 >" TMP "/cls.jsonl", model_args), 0);
+    recs = read_jsonl(TMP "/cls.jsonl", &n);
+    CHECK_INT(n, 1);
+    const cJSON *dets = cJSON_GetObjectItem(recs->child, "detections");
+    CHECK(cJSON_GetArraySize(dets) >= 2);
+    for (const cJSON *d = dets ? dets->child : NULL; d; d = d->next) {
+        int c = cJSON_GetObjectItem(d, "class_id")->valueint;
+        CHECK_MSG(c == 16 || c == 2, "class %d", c);
+    }
+    cJSON_Delete(recs);
+}
+
+/* Kill -9 part way (after the first line appears), then --resume: every photo exactly once,
+   with the same results as one clean run. */
+TEST(detect_cli_kill_and_resume) {
+    fresh();
+    if (!have_model()) return;
+    const char *images = test_data("images");
+    if (!images) return;
+    char cmd[8400];
+    /* 48 photos (the 12, four times over) so the run lasts long enough to be killed */
+    snprintf(cmd, sizeof cmd, "for k in 1 2 3 4; do mkdir -p " TMP "/p$k && cp %s/*.jpg " TMP "/p$k/; done", images);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(run("./bin/detect " TMP " -o " TMP "/clean %s -t 1 -b 1 -q", model_args), 0);
+    int killed_early = 0;
+    for (int attempt = 0; attempt < 3 && !killed_early; attempt++) {
+        CHECK_INT(system("rm -rf " TMP "/out"), 0);
+        pid_t pid = fork();
+        if (pid == 0) {
+            char args[14000];
+            snprintf(args, sizeof args, "exec ./bin/detect " TMP " -o " TMP "/out %s -t 1 -b 1 -q 2>/dev/null", model_args);
+            execl("/bin/sh", "sh", "-c", args, (char *)NULL);
+            _exit(127);
+        }
+        /* wait for some lines, then kill without warning */
+        for (int i = 0; i < 4000; i++) {
+            struct stat st;
+            if (!stat(TMP "/out/detections.jsonl", &st) && st.st_size > 2000 + attempt * 1000) break;
+            usleep(1000);
+        }
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        int n;
+        cJSON *part = read_jsonl(TMP "/out/detections.jsonl", &n);
+        killed_early = WIFSIGNALED(status) && n < 48;
+        cJSON_Delete(part);
+    }
+    CHECK_MSG(killed_early, "the run always finished before it could be killed");
+    CHECK_INT(run("./bin/detect " TMP " -o " TMP "/out %s -t 1 -b 2 --resume -q", model_args), 0);
+    int n_clean, n_out;
+    cJSON *clean = read_jsonl(TMP "/clean/detections.jsonl", &n_clean), *out = read_jsonl(TMP "/out/detections.jsonl", &n_out);
+    CHECK_INT(n_clean, 48);
+    CHECK_INT(n_out, 48);
+    for (const cJSON *r = clean->child; r; r = r->next) {
+        const char *f = cJSON_GetObjectItem(r, "file")->valuestring;
+        int times = 0;
+        const cJSON *match = NULL;
+        for (const cJSON *o = out->child; o; o = o->next)
+            if (!strcmp(cJSON_GetObjectItem(o, "file")->valuestring, f)) times++, match = o;
+        CHECK_MSG(times == 1, "%s appears %d times", f, times);
+        if (match) {
+            char *a = cJSON_PrintUnformatted(r), *b = cJSON_PrintUnformatted(match);
+            CHECK_MSG(!strcmp(a, b), "%s differs after resume", f);
+            free(a), free(b);
+        }
+    }
+    cJSON_Delete(clean);
+    cJSON_Delete(out);
+}
