@@ -529,10 +529,81 @@ static iris_status conv_gemm(conv_job *j) {
 
 /* ---- depthwise path ---- */
 
+/* Fast path: the input plane is first copied into a zero-padded buffer, so every output row is a
+   sum of kh*kw shifted loads of padded rows, accumulated in registers and stored once (instead
+   of kh*kw read-modify-write passes over the row). Stride 2 takes the even lanes of two loads. */
+static int dw_fast(const conv_job *j) {
+    return j->dh == 1 && j->dw == 1 && j->xs[3] == 1 && (j->sw == 1 || j->sw == 2) && j->kh * j->kw <= 49 &&
+           iris_cpu_simd() >= IRIS_SIMD_AVX512;
+}
+
+static int64_t dw_pad_w(const conv_job *j) { return (j->Wo - 1) * j->sw + j->kw; }
+static int64_t dw_pad_h(const conv_job *j) { return (j->Ho - 1) * j->sh + j->kh; }
+
+/* The padded copy of plane xc: row r, column q hold x[r - ph, q - pw] (0 outside). */
+static void dw_pad_plane(const conv_job *j, const float *xc, float *pad) {
+    int64_t Wp = dw_pad_w(j), Hp = dw_pad_h(j);
+    for (int64_t r = 0; r < Hp; r++) {
+        float *d = pad + r * Wp;
+        int64_t ih = r - j->ph;
+        if (ih < 0 || ih >= j->H) {
+            memset(d, 0, (size_t)Wp * sizeof(float));
+            continue;
+        }
+        int64_t left = min64(j->pw, Wp), n = max64(0, min64(j->W, Wp - j->pw));
+        memset(d, 0, (size_t)left * sizeof(float));
+        memcpy(d + left, xc + ih * j->xs[2], (size_t)n * sizeof(float));
+        if (left + n < Wp) memset(d + left + n, 0, (size_t)(Wp - left - n) * sizeof(float));
+    }
+    memset(pad + Hp * Wp, 0, 64 * sizeof(float)); /* what the last stride-2 loads may read past the end */
+}
+
+#ifdef IRIS_X86
+/* Returns 1 when bias and activation were applied here too (no residual; none, ReLU or leaky). */
+IRIS_AVX512 static int dw_rows_avx512(const conv_job *j, const float *pad, const float *wk, float bias, float *yp) {
+    const int64_t Wp = dw_pad_w(j);
+    const int fuse = !j->res && (j->act == IRIS_ACT_NONE || j->act == IRIS_ACT_RELU || j->act == IRIS_ACT_LEAKY);
+    const __m512 vb = _mm512_set1_ps(fuse ? bias : 0.0f), slope = _mm512_set1_ps(j->act == IRIS_ACT_LEAKY ? j->alpha : 0.0f);
+    const int kk = j->kh * j->kw;
+    __m512 w[49];
+    for (int t = 0; t < kk; t++) w[t] = _mm512_set1_ps(wk[t]);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t ho = 0; ho < j->Ho; ho++) {
+        const float *r0 = pad + ho * j->sh * Wp;
+        float *yr = yp + ho * j->Wo;
+        for (int64_t wo = 0; wo < j->Wo; wo += 16) {
+            __mmask16 m = j->Wo - wo >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (j->Wo - wo)) - 1);
+            __m512 acc = vb;
+            for (int ki = 0; ki < j->kh; ki++) {
+                const float *r = r0 + ki * Wp;
+                for (int kj = 0; kj < j->kw; kj++) {
+                    __m512 v;
+                    if (j->sw == 1) {
+                        v = _mm512_maskz_loadu_ps(m, r + wo + kj);
+                    } else {
+                        const float *q = r + 2 * wo + kj;
+                        v = _mm512_permutex2var_ps(_mm512_loadu_ps(q), even, _mm512_loadu_ps(q + 16));
+                    }
+                    acc = _mm512_fmadd_ps(w[ki * j->kw + kj], v, acc);
+                }
+            }
+            if (fuse && j->act != IRIS_ACT_NONE) /* max(x, slope x) is ReLU for slope 0 and leaky for 0 < slope < 1 */
+                acc = j->alpha < 1 || j->act == IRIS_ACT_RELU ? _mm512_max_ps(acc, _mm512_mul_ps(acc, slope))
+                                                               : _mm512_min_ps(acc, _mm512_mul_ps(acc, slope));
+            _mm512_mask_storeu_ps(yr + wo, m, acc);
+        }
+    }
+    return fuse;
+}
+#endif
+
 static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
     conv_job *j = arg;
     const int64_t kk = (int64_t)j->kh * j->kw;
     float *wconv = (float *)iris_cpu_scratch(j->cpu, tid, j->priv);
+    float *pad = wconv + align64((size_t)(kk + 16) * sizeof(float)) / sizeof(float);
+    int fast = dw_fast(j);
+    int64_t last_c = -1;
     for (int64_t pl = begin; pl < end; pl++) {
         int64_t n = pl / j->O, o = pl % j->O, c = o / j->Og; /* input channel of output channel o */
         const float *xc = j->x + n * j->xs[0] + c * j->xs[1];
@@ -542,6 +613,15 @@ static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
         else
             iris_cpu_to_f32(j->wt, j->w + o * j->ldw, wconv, kk);
         float *yp = j->y + pl * j->P;
+#ifdef IRIS_X86
+        if (fast) {
+            if (n * j->C + c != last_c) dw_pad_plane(j, xc, pad); /* channel multipliers share the plane */
+            last_c = n * j->C + c;
+            if (!dw_rows_avx512(j, pad, wk, j->bias ? j->bias[o] : 0.0f, yp)) bias_act(j, yp, j->P, n, o, 0, 1, j->P);
+            continue;
+        }
+#endif
+        (void)fast, (void)pad, (void)last_c;
         memset(yp, 0, (size_t)j->P * sizeof(float));
         for (int64_t ho = 0; ho < j->Ho; ho++) {
             float *yr = yp + ho * j->Wo;
@@ -568,6 +648,7 @@ static void dw_planes(void *arg, int64_t begin, int64_t end, int tid) {
 
 static iris_status conv_depthwise(conv_job *j) {
     j->priv = align64((size_t)(j->K + 16) * sizeof(float));
+    if (dw_fast(j)) j->priv += align64((size_t)(dw_pad_w(j) * dw_pad_h(j) + 64) * sizeof(float));
     for (int t = 0; t < j->cpu->n_threads; t++)
         if (!iris_cpu_scratch(j->cpu, t, j->priv)) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory for scratch");
     iris_pool_for(j->cpu->pool, j->N * j->O, 1, dw_planes, j);
