@@ -1,10 +1,11 @@
 /* cli.h - the shared command-line layer of the iris tools (classify, detect,
    caption, sdgen, llm): argument tables, exit codes, Ctrl-C, folder walking,
-   JSON-lines output with resume, the progress bar and warnings.
+   --shard K/N, decoding ahead on a few threads, JSON-lines output with
+   resume, the progress bar and warnings.
 
    A batch tool reads top to bottom:
 
-       static iris_cli_common c;          // --threads --device -q -v -o --resume ...
+       static iris_cli_common c;          // --threads --device -q -v -o --resume --shard ...
        static const char *model;
        static int top = 5;
        static iris_cli_list paths;        // filled by the parser
@@ -26,13 +27,14 @@
            iris_cli_set_verbosity(c.quiet, c.verbose);
            iris_cli_walk w;
            iris_cli_walk_paths(&w, paths.v, paths.n, &(iris_cli_walk_opts){.hidden = c.hidden});
+           iris_cli_walk_shard(&w, c.shard.k, c.shard.n);  // --shard K/N: this machine's part
            iris_cli_out *out;
            if (iris_cli_out_open(&out, c.output, &(iris_cli_out_params){.resume = c.resume, .fsync = c.fsync}))
                return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
            // ... load the model or return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, ...)
            iris_cli_progress bar;
            iris_cli_progress_begin(&bar, w.n - <already done>, "classified", "image", "img", c.quiet);
-           for (size_t i = 0; i < w.n && !iris_cli_interrupted(); i++) {
+           for (size_t i = 0; i < w.n && !iris_cli_interrupted(); i++) {  // iris_cli_prefetch: decode ahead
                if (iris_cli_out_is_done(out, w.files[i].path)) continue;
                iris_cli_progress_current(&bar, w.files[i].path);
                ... cJSON *rec = iris_cli_record(path); iris_cli_record_topk(rec, ...);
@@ -415,7 +417,9 @@ typedef struct iris_cli_prefetch_params {
     size_t n_items;       /* how many items */
     const size_t *items;  /* the indices to load, in order (e.g. those not done yet; copied); NULL: 0..n_items-1 */
     size_t slot_bytes;    /* bytes load() writes per item */
-    int n_slots;          /* items loaded ahead or held; 0: 2 * n_threads (at least 2); use about 2 * batch */
+    int n_slots;          /* items loaded ahead or held; 0: 2 * n_threads (at least 2). A tool that copies
+                             each item out and releases it at once: batch; one that holds a batch of slots
+                             while the model runs: 2 * batch */
     int n_threads;        /* worker threads; 0: load synchronously inside next() */
     iris_cli_load_fn load;
     void *user;           /* handed to load() */

@@ -240,11 +240,12 @@ int main(int argc, char **argv) {
     int width = features ? info->feature_dim : info->n_classes;
     float *res = malloc(sizeof *res * (size_t)width * (size_t)batch);
     if (!x || !names || !res) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory for a batch of %d", batch);
-    /* the next batches decode while this one runs */
+    /* the next batch decodes while this one runs: each image is copied into x
+       and its slot released at once, so one batch of slots is enough */
     decode_job job = {&w, size, short_side, &norm};
     iris_cli_prefetch *pf;
     if (iris_cli_prefetch_start(&pf, &(iris_cli_prefetch_params){.n_items = todo, .items = todo_idx,
-                                                               .slot_bytes = sizeof *x * per, .n_slots = 2 * batch,
+                                                               .slot_bytes = sizeof *x * per, .n_slots = batch,
                                                                .n_threads = common.decode_threads,
                                                                .load = load_item, .user = &job}))
         return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
