@@ -1,10 +1,11 @@
 /* cli.h - the shared command-line layer of the iris tools (classify, detect,
    caption, sdgen, llm): argument tables, exit codes, Ctrl-C, folder walking,
-   JSON-lines output with resume, the progress bar and warnings.
+   --shard K/N, decoding ahead on a few threads, JSON-lines output with
+   resume, the progress bar and warnings.
 
    A batch tool reads top to bottom:
 
-       static iris_cli_common c;          // --threads --device -q -v -o --resume ...
+       static iris_cli_common c;          // --threads --device -q -v -o --resume --shard ...
        static const char *model;
        static int top = 5;
        static iris_cli_list paths;        // filled by the parser
@@ -26,13 +27,14 @@
            iris_cli_set_verbosity(c.quiet, c.verbose);
            iris_cli_walk w;
            iris_cli_walk_paths(&w, paths.v, paths.n, &(iris_cli_walk_opts){.hidden = c.hidden});
+           iris_cli_walk_shard(&w, c.shard.k, c.shard.n);  // --shard K/N: this machine's part
            iris_cli_out *out;
            if (iris_cli_out_open(&out, c.output, &(iris_cli_out_params){.resume = c.resume, .fsync = c.fsync}))
                return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
            // ... load the model or return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, ...)
            iris_cli_progress bar;
            iris_cli_progress_begin(&bar, w.n - <already done>, "classified", "image", "img", c.quiet);
-           for (size_t i = 0; i < w.n && !iris_cli_interrupted(); i++) {
+           for (size_t i = 0; i < w.n && !iris_cli_interrupted(); i++) {  // iris_cli_prefetch: decode ahead
                if (iris_cli_out_is_done(out, w.files[i].path)) continue;
                iris_cli_progress_current(&bar, w.files[i].path);
                ... cJSON *rec = iris_cli_record(path); iris_cli_record_topk(rec, ...);
@@ -244,6 +246,11 @@ int iris_cli_edit_distance(const char *a, const char *b);
 enum { IRIS_CLI_DEVICE_AUTO = 0, IRIS_CLI_DEVICE_CPU, IRIS_CLI_DEVICE_CUDA };
 extern const char *const iris_cli_device_names[]; /* "auto", "cpu", "cuda", NULL */
 
+/* --shard K/N as parsed: 0 <= k < n. */
+typedef struct iris_cli_shard {
+    int k, n;
+} iris_cli_shard;
+
 typedef struct iris_cli_common {
     int threads;        /* -t/--threads N: CPU threads, 0 = all cores */
     int device;         /* --device auto|cpu|cuda (IRIS_CLI_DEVICE_*) */
@@ -253,6 +260,8 @@ typedef struct iris_cli_common {
     int resume;         /* --resume: skip inputs already in the output file */
     int fsync;          /* --fsync: fsync the output after every line */
     int hidden;         /* --hidden: also walk hidden files and folders */
+    iris_cli_shard shard; /* --shard K/N: only part K of N of the inputs; {0, 1} (default) = all */
+    int decode_threads; /* --decode-threads N: threads decoding inputs ahead of the model (default 2) */
 } iris_cli_common;
 
 iris_cli_common iris_cli_common_defaults(void);
@@ -268,11 +277,25 @@ iris_cli_common iris_cli_common_defaults(void);
     IRIS_OPT_FLAG("resume", 0, &(c)->resume, "skip inputs already recorded in the output file (needs -o)")
 #define IRIS_OPT_FSYNC(c) IRIS_OPT_FLAG("fsync", 0, &(c)->fsync, "fsync the output after every line")
 #define IRIS_OPT_HIDDEN(c) IRIS_OPT_FLAG("hidden", 0, &(c)->hidden, "also read hidden files and folders (.name)")
+/* "K/N" into an iris_cli_shard (the parse function behind --shard): K from 0,
+   N >= 1, K < N; the reason otherwise, e.g. "K counts from 0, so it must be
+   below N: 0/4 .. 3/4 (a Slurm array: --array=0-3)". */
+int iris_cli_parse_shard(const char *value, void *dest, char *err, size_t errlen);
+#define IRIS_OPT_SHARD(c)                                                                                      \
+    IRIS_OPT_CUSTOM("shard", 0, &(c)->shard, iris_cli_parse_shard, "K/N",                                     \
+                    "do only part K of N of the inputs, K from 0 (parts by a hash of each path, the same on any " \
+                    "machine); Slurm: --array=0-(N-1) and $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT; "      \
+                    "Kubernetes Indexed Job: $JOB_COMPLETION_INDEX/N; one output file per part",               \
+                    .def = "0/1, everything")
+#define IRIS_OPT_DECODE_THREADS(c)                                                                            \
+    IRIS_OPT_INT("decode-threads", 0, &(c)->decode_threads, 0, 256, "N",                                     \
+                 "threads decoding the next images while the model runs (0: decode between batches)")
 /* Every tool: --threads --device --quiet --verbose. */
 #define IRIS_CLI_COMMON_OPTS(c) IRIS_OPT_THREADS(c), IRIS_OPT_DEVICE(c), IRIS_OPT_QUIET(c), IRIS_OPT_VERBOSE(c)
-/* Tools that turn many inputs into JSON lines: -o --resume --fsync --hidden. */
+/* Tools that turn many inputs into JSON lines: -o --resume --fsync --hidden --shard.
+   (A tool decoding through iris_cli_prefetch adds IRIS_OPT_DECODE_THREADS(c).) */
 #define IRIS_CLI_BATCH_OPTS(c, output_help) IRIS_OPT_OUTPUT(c, output_help), IRIS_OPT_RESUME(c), IRIS_OPT_FSYNC(c), \
-    IRIS_OPT_HIDDEN(c)
+    IRIS_OPT_HIDDEN(c), IRIS_OPT_SHARD(c)
 
 /* A context as --device/--threads ask: auto tries CUDA, then falls back to the
    CPU (noted with -v). `base` (may be NULL) supplies the other parameters. */
@@ -338,11 +361,87 @@ typedef struct iris_cli_walk {
     size_t n_hidden;  /* hidden names passed over */
     size_t n_loops;   /* folders reached again through a symbolic link (warned) */
     size_t n_errors;  /* missing paths, unreadable folders or files (warned): count them as failed inputs */
+    size_t n_other_shards; /* files iris_cli_walk_shard left to the other shards */
 } iris_cli_walk;
 
 /* Fails only when out of memory; `o` may be NULL. Free with iris_cli_walk_free. */
 iris_status iris_cli_walk_paths(iris_cli_walk *w, const char *const *paths, int n, const iris_cli_walk_opts *o);
 void iris_cli_walk_free(iris_cli_walk *w);
+
+/* ---- --shard K/N ----
+   Keeps only the files of part k of n (0 <= k < n), in their walk order,
+   and frees the rest (counted in n_other_shards). Every file, named or found
+   in a folder, belongs to exactly one part: part fmix64(fnv1a64(path)) mod n
+   of its path as listed (the bytes of "photos/2021/a.jpg" when the tool was
+   given "photos"), so it does not depend on the machine, the walk's order
+   or the other files, and a growing library moves no file between parts.
+   All parts must therefore be given the same PATH arguments, spelled the
+   same way. n <= 1 with k = 0 keeps everything; a bad k/n is IRIS_ERR_ARG.
+   Paths named but missing are warned about (and counted) by every part. */
+iris_status iris_cli_walk_shard(iris_cli_walk *w, int k, int n);
+uint64_t iris_cli_shard_hash(const char *path); /* fmix64(fnv1a64(path bytes)) */
+int iris_cli_shard_of(const char *path, int n);  /* hash mod n; 0 when n <= 1 */
+
+/* ---- decoding ahead: the prefetch pool ----
+   n_threads workers call load() for the next items of a list while the tool
+   runs its model; the tool takes the items strictly in list order:
+
+       static iris_status load(void *user, size_t i, void *slot) {   // runs on a worker thread
+           job *j = user;
+           return preprocess(j->w->files[i].path, slot, j);            // decode into the slot
+       }
+       iris_cli_prefetch *pf;
+       iris_cli_prefetch_start(&pf, &(iris_cli_prefetch_params){.n_items = n_todo, .items = todo,
+           .slot_bytes = sizeof(float) * 3 * 224 * 224, .n_slots = 2 * batch,
+           .n_threads = c.decode_threads, .load = load, .user = &j});
+       size_t i; void *slot; iris_status st;
+       while (!iris_cli_interrupted() && iris_cli_prefetch_next(pf, &i, &slot, &st) > 0) {
+           if (st) iris_cli_warn("%s (skipped)", iris_last_error());   // this item's own message
+           else memcpy(batch_buf + k++ * per, slot, bytes);              // or use it in place
+           iris_cli_prefetch_release(pf, slot);
+           ...
+       }
+       iris_cli_prefetch_free(pf);                                       // stops and joins the workers
+
+   Each item is loaded into its own slot of slot_bytes (64-byte aligned)
+   owned by the pool; at most n_slots items are loaded or held at once, so
+   memory is bounded. A slot holds plain data: items loaded but never taken
+   (after a stop) are dropped without a call. load() runs on several threads
+   at once and must only touch its own slot and read shared state. With
+   n_threads = 0 nothing runs ahead: next() calls load() itself. */
+
+/* Loads input `index` into `slot`; IRIS_OK, or a status with iris_fail's message. */
+typedef iris_status (*iris_cli_load_fn)(void *user, size_t index, void *slot);
+
+typedef struct iris_cli_prefetch_params {
+    size_t n_items;       /* how many items */
+    const size_t *items;  /* the indices to load, in order (e.g. those not done yet; copied); NULL: 0..n_items-1 */
+    size_t slot_bytes;    /* bytes load() writes per item */
+    int n_slots;          /* items loaded ahead or held; 0: 2 * n_threads (at least 2). A tool that copies
+                             each item out and releases it at once: batch; one that holds a batch of slots
+                             while the model runs: 2 * batch */
+    int n_threads;        /* worker threads; 0: load synchronously inside next() */
+    iris_cli_load_fn load;
+    void *user;           /* handed to load() */
+} iris_cli_prefetch_params;
+
+typedef struct iris_cli_prefetch iris_cli_prefetch;
+
+/* Starts the workers (which block every signal, so Ctrl-C reaches the
+   tool's thread). Fails with IRIS_ERR_ARG (no load function) or IRIS_ERR_NOMEM. */
+iris_status iris_cli_prefetch_start(iris_cli_prefetch **p, const iris_cli_prefetch_params *params);
+/* The next item of the list, waiting for it if need be: 1 with its index,
+   its slot and load()'s status (when not IRIS_OK, iris_last_error() on the
+   calling thread holds that item's message); 0 after the last item or
+   after a stop; -1 (IRIS_ERR_ARG recorded) when all n_slots slots are held,
+   which would otherwise wait for ever. Every slot handed out, failed or
+   not, goes back with iris_cli_prefetch_release. */
+int iris_cli_prefetch_next(iris_cli_prefetch *p, size_t *index, void **slot, iris_status *status);
+void iris_cli_prefetch_release(iris_cli_prefetch *p, void *slot);
+/* No new loads start (those under way finish); next() returns 0 from now on. */
+void iris_cli_prefetch_stop(iris_cli_prefetch *p);
+/* Stops, joins the workers and frees everything; NULL is fine. */
+void iris_cli_prefetch_free(iris_cli_prefetch *p);
 
 /* ---- JSON-lines output ----
    One record per line, each written with a single write() of the whole line

@@ -4,7 +4,7 @@
 const char *const iris_cli_device_names[] = {"auto", "cpu", "cuda", NULL};
 
 iris_cli_common iris_cli_common_defaults(void) {
-    return (iris_cli_common){.threads = 0, .device = IRIS_CLI_DEVICE_AUTO};
+    return (iris_cli_common){.threads = 0, .device = IRIS_CLI_DEVICE_AUTO, .shard = {0, 1}, .decode_threads = 2};
 }
 
 iris_status iris_cli_ctx_create(iris_ctx **out, const iris_cli_common *c, const iris_ctx_params *base) {

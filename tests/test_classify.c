@@ -161,3 +161,60 @@ TEST(classify_features_and_errors) {
     snprintf(cmd, sizeof cmd, "./bin/classify %s -m %s -o /dev/full", eagle, m);
     CHECK_INT(run(cmd), 4);
 }
+
+/* Sorted lines of a file joined by '\n' (malloc'd); NULL if unreadable. */
+static int by_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static char *sorted_lines(const char *const *paths, int n_paths, int *n_lines) {
+    char *lines[256], *texts[8];
+    int n = 0;
+    for (int f = 0; f < n_paths; f++) {
+        if (iris_read_file(paths[f], &texts[f], NULL)) {
+            while (f--) free(texts[f]);
+            return NULL;
+        }
+        for (char *l = strtok(texts[f], "\n"); l && n < 256; l = strtok(NULL, "\n")) lines[n++] = l;
+    }
+    qsort(lines, (size_t)n, sizeof *lines, by_str);
+    size_t len = 1;
+    for (int i = 0; i < n; i++) len += strlen(lines[i]) + 1;
+    char *out = malloc(len), *p = out;
+    for (int i = 0; i < n; i++) p += sprintf(p, "%s\n", lines[i]);
+    *p = 0;
+    for (int f = 0; f < n_paths; f++) free(texts[f]);
+    *n_lines = n;
+    return out;
+}
+
+/* --shard: three parts (each decoding with a different number of threads)
+   together hold exactly the lines of one unsharded run. --batch 1 makes
+   every image's numbers independent of which images share its batch, so
+   the lines must be equal byte for byte. */
+TEST(classify_shards_cover_the_folder) {
+    char m[4096], cmd[8192];
+    if (!model(m, sizeof m)) return;
+    const char *images = test_data("images");
+    if (!images) return;
+    mkdir("build", 0755);
+    mkdir(TMP, 0755);
+    system("rm -f " TMP "/all.jsonl " TMP "/part-*.jsonl");
+    snprintf(cmd, sizeof cmd, "./bin/classify %s -m %s --batch 1 -q -o " TMP "/all.jsonl --decode-threads 0", images, m);
+    CHECK_INT(run(cmd), 0);
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, "./bin/classify %s -m %s --batch 1 -q --shard %d/3 --decode-threads %d -o " TMP
+                 "/part-%d.jsonl", images, m, k, 2 * k, k);
+        CHECK_INT(run(cmd), 0);
+    }
+    const char *all[] = {TMP "/all.jsonl"}, *parts[] = {TMP "/part-0.jsonl", TMP "/part-1.jsonl", TMP "/part-2.jsonl"};
+    int n_all = 0, n_parts = 0;
+    char *a = sorted_lines(all, 1, &n_all), *b = sorted_lines(parts, 3, &n_parts);
+    CHECK(a && b);
+    CHECK_INT(n_all, 12);
+    CHECK_INT(n_parts, 12);
+    CHECK(a && b && !strcmp(a, b));
+    free(a);
+    free(b);
+    /* a bad part is a usage error */
+    snprintf(cmd, sizeof cmd, "./bin/classify %s -m %s --shard 3/3", images, m);
+    CHECK_INT(run(cmd), 2);
+    CHECK(file_contains(TMP "/stderr.txt", "K counts from 0"));
+}

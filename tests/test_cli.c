@@ -1143,3 +1143,168 @@ TEST(cli_progress_counts_and_summary) {
     CHECK_INT(log_lines, 1);
     CHECK(!p.tty);
 }
+
+/* ---- --shard K/N ---- */
+
+TEST(cli_shard_parse) {
+    static iris_cli_common c;
+    static const iris_cli_opt o[] = {IRIS_CLI_BATCH_OPTS(&c, "out"), IRIS_OPT_END};
+    static const iris_cli_spec s = {.tool = "detect", .opts = o};
+    c = iris_cli_common_defaults();
+    CHECK(c.shard.k == 0 && c.shard.n == 1);
+    char *h = iris_cli_help(&s, 100);
+    CHECK(h && strstr(h, "--shard K/N") && strstr(h, "K from 0") && strstr(h, "SLURM_ARRAY_TASK_ID"));
+    free(h);
+    char *ok[] = {"detect", "--shard", "3/4", NULL};
+    CHECK_INT(iris_cli_parse(&s, 3, ok, err, sizeof err), IRIS_CLI_RUN);
+    CHECK(c.shard.k == 3 && c.shard.n == 4);
+    char *ok1[] = {"detect", "--shard=0/1", NULL};
+    CHECK_INT(iris_cli_parse(&s, 2, ok1, err, sizeof err), IRIS_CLI_RUN);
+    CHECK(c.shard.k == 0 && c.shard.n == 1);
+    static const struct {
+        const char *v, *msg;
+    } bad[] = {
+        {"4/4", "--shard: '4/4': K counts from 0, so it must be below N: 0/4 .. 3/4 (a Slurm array: --array=0-3)"},
+        {"10/10", "--shard: '10/10': K counts from 0, so it must be below N: 0/10 .. 9/10 (a Slurm array: --array=0-9)"},
+        {"0/0", "--shard: '0/0': N must be at least 1"},
+        {"2", "--shard: '2': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"-1/4", "--shard: '-1/4': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"1/-4", "--shard: '1/-4': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"1/+4", "--shard: '1/+4': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {" 1/4", "--shard: ' 1/4': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"1/4 ", "--shard: '1/4 ': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"1/4/8", "--shard: '1/4/8': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"/4", "--shard: '/4': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"1/", "--shard: '1/': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"a/b", "--shard: 'a/b': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"", "--shard: '': expected K/N, e.g. 0/4 (part K of N, counting from 0)"},
+        {"1/99999999999", "--shard: '1/99999999999': too large"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = iris_cli_common_defaults();
+        char *argv[] = {"detect", "--shard", (char *)bad[i].v, NULL};
+        CHECK_INT(iris_cli_parse(&s, 3, argv, err, sizeof err), IRIS_CLI_BAD_USAGE);
+        CHECK_MSG(!strcmp(err, bad[i].msg), "'%s': got %s", bad[i].v, err);
+        CHECK(c.shard.k == 0 && c.shard.n == 1); /* untouched */
+    }
+}
+
+/* Reference values from a separate Python implementation of the rule in cli.h
+   (FNV-1a 64 of the bytes, then MurmurHash3's fmix64). */
+TEST(cli_shard_hash) {
+    CHECK(iris_cli_shard_hash("") == 0xefd01f60ba992926ull);
+    CHECK(iris_cli_shard_hash("photos/a.jpg") == 0x2ac1078e26da1e18ull);
+    CHECK(iris_cli_shard_hash("/data/photos/2021/IMG_0001.JPG") == 0x47ec432e3376cf09ull);
+    CHECK_INT(iris_cli_shard_of("photos/a.jpg", 4), 0);
+    CHECK_INT(iris_cli_shard_of("photos/a.jpg", 10), 4);
+    CHECK_INT(iris_cli_shard_of("/data/photos/2021/IMG_0001.JPG", 10), 5);
+    CHECK_INT(iris_cli_shard_of("photos/a.jpg", 1), 0);
+    CHECK_INT(iris_cli_shard_of("photos/a.jpg", 0), 0);
+    /* camera-style names spread evenly, also over a power of two: 1000 names
+       over 4 parts expect 250 each, binomial sd 13.7; 60 is over 4 sd */
+    int count[4] = {0};
+    char name[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof name, "DCIM/100CANON/IMG_%04d.JPG", i);
+        count[iris_cli_shard_of(name, 4)]++;
+    }
+    for (int k = 0; k < 4; k++) CHECK_MSG(count[k] > 190 && count[k] < 310, "part %d has %d", k, count[k]);
+}
+
+/* Walks `paths` and keeps part k of n; the kept paths go to out[] (strdup'd). */
+static size_t walk_part(const char *const *paths, int n_paths, int k, int n, char **out, size_t cap) {
+    iris_cli_walk w;
+    capture_log();
+    iris_status st = iris_cli_walk_paths(&w, paths, n_paths, NULL);
+    release_log();
+    CHECK_OK(st);
+    size_t total = w.n;
+    CHECK_OK(iris_cli_walk_shard(&w, k, n));
+    CHECK_INT(w.n + w.n_other_shards, total);
+    for (size_t i = 0; i < w.n && i < cap; i++) out[i] = strdup(w.files[i].path);
+    size_t got = w.n;
+    iris_cli_walk_free(&w);
+    return got;
+}
+
+TEST(cli_shard_partition) {
+    char root[512];
+    if (!make_temp_dir(root, sizeof root)) {
+        CHECK_MSG(0, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    /* 40 images in three folders, plus two named on the command line */
+    mkdir_in(root, "lib");
+    mkdir_in(root, "lib/2020");
+    mkdir_in(root, "lib/2021");
+    char rel[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(rel, sizeof rel, "lib/%s/p%02d.jpg", i < 10 ? "." : i < 25 ? "2020" : "2021", i);
+        put(root, rel, JPEG_HEAD, sizeof JPEG_HEAD);
+    }
+    mkdir_in(root, "loose");
+    put(root, "loose/x.png", PNG_HEAD, sizeof PNG_HEAD);
+    put(root, "loose/y.txt", "not an image", 12); /* named: kept, so sharded too */
+    char lib[600], x[600], y[600];
+    snprintf(lib, sizeof lib, "%s/lib", root);
+    snprintf(x, sizeof x, "%s/loose/x.png", root);
+    snprintf(y, sizeof y, "%s/loose/y.txt", root);
+    const char *paths[] = {x, lib, y};
+
+    enum { ALL = 42 };
+    char *all[ALL + 1] = {0};
+    CHECK_INT(walk_part(paths, 3, 0, 1, all, ALL + 1), ALL);
+    static const int ns[] = {1, 2, 3, 7, 42, 100};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        int n = ns[t], seen[ALL] = {0}; /* 42 and 100: as many parts as files, and more */
+        size_t sum = 0;
+        for (int k = 0; k < n; k++) {
+            char *part[ALL + 1] = {0};
+            size_t m = walk_part(paths, 3, k, n, part, ALL + 1);
+            sum += m;
+            size_t at = 0; /* in walk order: a subsequence of the whole list */
+            for (size_t i = 0; i < m && i <= ALL; i++) {
+                while (at < ALL && strcmp(all[at], part[i])) at++;
+                CHECK_MSG(at < ALL, "n=%d k=%d: %s out of order or unknown", n, k, part[i]);
+                if (at < ALL) seen[at]++;
+                CHECK_INT(iris_cli_shard_of(part[i], n), k);
+                free(part[i]);
+            }
+        }
+        CHECK_INT(sum, ALL);
+        for (int i = 0; i < ALL; i++) CHECK_MSG(seen[i] == 1, "n=%d: %s in %d parts", n, all[i], seen[i]);
+    }
+
+    /* a growing library moves nothing: the old files keep their parts */
+    int before[ALL];
+    for (int i = 0; i < ALL; i++) before[i] = iris_cli_shard_of(all[i], 7);
+    for (int i = 40; i < 60; i++) {
+        snprintf(rel, sizeof rel, "lib/2021/new%02d.jpg", i);
+        put(root, rel, JPEG_HEAD, sizeof JPEG_HEAD);
+    }
+    for (int k = 0; k < 7; k++) {
+        char *part[80] = {0};
+        size_t m = walk_part(paths, 3, k, 7, part, 80);
+        for (size_t i = 0; i < m && i < 80; i++) {
+            for (int j = 0; j < ALL; j++)
+                if (!strcmp(all[j], part[i])) CHECK_MSG(before[j] == k, "%s moved", part[i]);
+            free(part[i]);
+        }
+    }
+
+    /* a bad part is an error, never a silent "everything" */
+    iris_cli_walk w;
+    capture_log();
+    CHECK_OK(iris_cli_walk_paths(&w, paths, 3, NULL));
+    release_log();
+    size_t n0 = w.n;
+    CHECK_INT(iris_cli_walk_shard(&w, 4, 4), IRIS_ERR_ARG);
+    CHECK_INT(iris_cli_walk_shard(&w, 1, 0), IRIS_ERR_ARG);
+    CHECK_INT(iris_cli_walk_shard(&w, -1, 3), IRIS_ERR_ARG);
+    CHECK_INT(w.n, n0);
+    CHECK_OK(iris_cli_walk_shard(&w, 0, 0)); /* a zeroed iris_cli_common: everything */
+    CHECK_INT(w.n, n0);
+    iris_cli_walk_free(&w);
+    for (int i = 0; i < ALL; i++) free(all[i]);
+    rm_tree(root);
+}

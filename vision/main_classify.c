@@ -35,6 +35,7 @@ static const iris_cli_opt opts[] = {
     IRIS_OPT_STRING("std", 0, &std_arg, "R,G,B", "normalisation std", .def = "the model's (ImageNet)"),
     IRIS_CLI_COMMON_OPTS(&common),
     IRIS_CLI_BATCH_OPTS(&common, "append JSON lines to FILE (default: stdout)"),
+    IRIS_OPT_DECODE_THREADS(&common),
     IRIS_OPT_END,
 };
 
@@ -55,7 +56,8 @@ static const iris_cli_spec spec = {
               "  classify photos/ -m resnet50.safetensors -l imagenet.txt -o labels.jsonl\n"
               "  classify photos/ -m resnet50.safetensors -o labels.jsonl --resume\n"
               "  classify a.jpg b.png -m resnet20.safetensors -l cifar10.txt --top 3\n"
-              "  classify photos/ -m resnet50.safetensors --features -o embeddings.jsonl\n",
+              "  classify photos/ -m resnet50.safetensors --features -o embeddings.jsonl\n"
+              "  classify photos/ -m resnet50.safetensors --shard 0/4 -o part-0.jsonl   (and 1/4, 2/4, 3/4)\n",
 };
 
 /* "0.5,0.5,0.5" -> v[3] */
@@ -123,6 +125,18 @@ static iris_status preprocess(const char *path, float *dst, int size, int short_
     iris_image_free(&a);
     iris_image_free(&b);
     return st;
+}
+
+/* What a decode thread needs to preprocess item i of the walk. */
+typedef struct {
+    const iris_cli_walk *w;
+    int size, short_side;
+    const iris_normalize *norm;
+} decode_job;
+
+static iris_status load_item(void *user, size_t i, void *slot) {
+    const decode_job *j = user;
+    return preprocess(j->w->files[i].path, slot, j->size, j->short_side, j->norm);
 }
 
 typedef struct {
@@ -204,12 +218,17 @@ int main(int argc, char **argv) {
     iris_cli_walk w;
     if (iris_cli_walk_paths(&w, paths.v, paths.n, &(iris_cli_walk_opts){.hidden = common.hidden}))
         return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+    iris_cli_walk_shard(&w, common.shard.k, common.shard.n); /* parsed, so k/n are valid */
+    if (common.shard.n > 1)
+        iris_cli_debug(1, "shard %d/%d: %zu of %zu images", common.shard.k, common.shard.n, w.n, w.n + w.n_other_shards);
     iris_cli_out *out;
     if (iris_cli_out_open(&out, common.output, &(iris_cli_out_params){.resume = common.resume, .fsync = common.fsync}))
         return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
 
-    size_t todo = 0;
-    for (size_t i = 0; i < w.n; i++) todo += !iris_cli_out_is_done(out, w.files[i].path);
+    size_t todo = 0, *todo_idx = malloc(sizeof *todo_idx * (w.n ? w.n : 1));
+    if (!todo_idx) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory");
+    for (size_t i = 0; i < w.n; i++)
+        if (!iris_cli_out_is_done(out, w.files[i].path)) todo_idx[todo++] = i;
     iris_cli_progress bar;
     iris_cli_progress_begin(&bar, todo, features ? "embedded" : "classified", "image", "img", common.quiet);
     bar.n_resumed = w.n - todo;
@@ -221,21 +240,37 @@ int main(int argc, char **argv) {
     int width = features ? info->feature_dim : info->n_classes;
     float *res = malloc(sizeof *res * (size_t)width * (size_t)batch);
     if (!x || !names || !res) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory for a batch of %d", batch);
-    int exit_code = -1;
-    size_t i = 0;
-    while (i < w.n && exit_code < 0 && !iris_cli_interrupted()) {
+    /* the next batch decodes while this one runs: each image is copied into x
+       and its slot released at once, so one batch of slots is enough */
+    decode_job job = {&w, size, short_side, &norm};
+    iris_cli_prefetch *pf;
+    if (iris_cli_prefetch_start(&pf, &(iris_cli_prefetch_params){.n_items = todo, .items = todo_idx,
+                                                               .slot_bytes = sizeof *x * per, .n_slots = batch,
+                                                               .n_threads = common.decode_threads,
+                                                               .load = load_item, .user = &job}))
+        return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+    int exit_code = -1, more = 1;
+    while (more > 0 && exit_code < 0 && !iris_cli_interrupted()) {
         /* gather a batch of decodable images */
         int nb = 0;
-        for (; i < w.n && nb < batch && !iris_cli_interrupted(); i++) {
+        size_t i;
+        void *slot;
+        iris_status st;
+        while (nb < batch && !iris_cli_interrupted() && (more = iris_cli_prefetch_next(pf, &i, &slot, &st)) > 0) {
             const char *p = w.files[i].path;
-            if (iris_cli_out_is_done(out, p)) continue;
             iris_cli_progress_current(&bar, p);
-            if (preprocess(p, x + per * (size_t)nb, size, short_side, &norm)) {
+            if (st) {
                 iris_cli_warn("%s (skipped)", iris_last_error());
                 iris_cli_progress_count(&bar, IRIS_CLI_ITEM_FAILED);
-                continue;
+            } else {
+                memcpy(x + per * (size_t)nb, slot, sizeof *x * per);
+                names[nb++] = p;
             }
-            names[nb++] = p;
+            iris_cli_prefetch_release(pf, slot);
+        }
+        if (more < 0) {
+            iris_cli_error("%s", iris_last_error());
+            exit_code = IRIS_CLI_EXIT_PARTIAL;
         }
         if (!nb) break;
         iris_ctx_reset(ctx);
@@ -259,6 +294,7 @@ int main(int argc, char **argv) {
             iris_cli_progress_count(&bar, IRIS_CLI_ITEM_OK);
         }
     }
+    iris_cli_prefetch_free(pf);
     iris_cli_progress_end(&bar);
     iris_cli_debug(1, "activation memory: peak %.1f MiB", iris_ctx_peak_bytes(ctx) / 1048576.0);
     if (iris_cli_out_close(out) && exit_code < 0) {
@@ -267,6 +303,7 @@ int main(int argc, char **argv) {
     }
     if (exit_code < 0) exit_code = iris_cli_exit_status(bar.n_failed + w.n_errors);
     free(x);
+    free(todo_idx);
     free(names);
     free(res);
     for (int k = 0; k < n_labels; k++) free(labels[k]);
