@@ -242,3 +242,22 @@ TEST(detect_cli_kill_and_resume) {
     cJSON_Delete(clean);
     cJSON_Delete(out);
 }
+
+/* --shard K/N: the parts together hold every photo exactly once, each as the unsharded run has it */
+TEST(detect_cli_shards_partition) {
+    fresh();
+    if (!have_model()) return;
+    const char *images = test_data("images");
+    if (!images) return;
+    char imgs[4096];
+    snprintf(imgs, sizeof imgs, "%s", images);
+    CHECK_INT(run("./bin/detect %s -o " TMP "/all %s -q", imgs, model_args), 0);
+    for (int k = 0; k < 3; k++)
+        CHECK_INT(run("./bin/detect %s -o " TMP "/s%d %s -q --shard %d/3 --decode-threads %d", imgs, k, model_args, k, k), 0);
+    CHECK_INT(system("cat " TMP "/s0/detections.jsonl " TMP "/s1/detections.jsonl " TMP "/s2/detections.jsonl | sort > " TMP
+                     "/merged.jsonl && sort " TMP "/all/detections.jsonl > " TMP "/all_sorted.jsonl"), 0);
+    char *a = slurp(TMP "/merged.jsonl"), *b = slurp(TMP "/all_sorted.jsonl");
+    CHECK(a && b && strlen(b) > 1000 && !strcmp(a, b));
+    free(a), free(b);
+    CHECK_INT(run("./bin/detect %s -o " TMP "/bad %s -q --shard 3/3", imgs, model_args), 2);
+}

@@ -46,6 +46,8 @@ static const iris_cli_opt opts[] = {
     IRIS_OPT_RESUME(&common),
     IRIS_OPT_FSYNC(&common),
     IRIS_OPT_HIDDEN(&common),
+    IRIS_OPT_SHARD(&common),
+    IRIS_OPT_DECODE_THREADS(&common),
     IRIS_OPT_END,
 };
 
@@ -122,21 +124,28 @@ static int parse_classes(const char *arg, char **names, int n_names, int n_class
     return ok;
 }
 
+/* What a decode thread hands over: the photo's upright size, then the network input. */
 typedef struct {
-    const char *path;
-    int w, h;       /* the upright photo */
-    iris_image img; /* kept for --draw */
-} item;
+    int w, h;
+    float x[];
+} slot_t;
 
-static iris_status load_item(item *it, const char *path, const iris_yolo_info *info, float *x) {
+typedef struct {
+    const iris_cli_walk *w;
+    const iris_yolo_info *info;
+} load_job;
+
+static iris_status load_slot(void *user, size_t index, void *slot) {
+    const load_job *j = user;
+    slot_t *s = slot;
+    iris_image img;
     iris_image_read_params rp = iris_image_default_read_params();
     rp.channels = 3;
-    iris_status st = iris_image_load(&it->img, path, &rp);
+    iris_status st = iris_image_load(&img, j->w->files[index].path, &rp);
     if (st) return st;
-    it->path = path;
-    it->w = it->img.w, it->h = it->img.h;
-    st = iris_yolo_preprocess(info, &it->img, (iris_yolo_resize)letterbox, x);
-    if (st || !draw) iris_image_free(&it->img);
+    s->w = img.w, s->h = img.h;
+    st = iris_yolo_preprocess(j->info, &img, (iris_yolo_resize)letterbox, s->x);
+    iris_image_free(&img);
     return st;
 }
 
@@ -156,6 +165,36 @@ static void out_path(char *buf, size_t n, const char *sub, const char *file, con
         if (dot && dot > slash) *dot = 0;
         snprintf(buf + strlen(buf), n - strlen(buf), "%s", ext);
     }
+}
+
+/* Side files first: a photo counts as done only once its JSON line is written. */
+static iris_status write_outputs(iris_cli_out *out, const char *file, int w, int h, const iris_detection *d, int n,
+                                 char **names, int n_names) {
+    iris_status st = IRIS_OK;
+    char path[8192];
+    if (yolo_txt) {
+        out_path(path, sizeof path, "labels", file, ".txt");
+        st = iris_detect_write_yolo_txt(path, d, n, w, h);
+    }
+    if (!st && draw) {
+        /* decoded again here: the decode threads hand over only the network input */
+        iris_image img;
+        iris_image_read_params rp = iris_image_default_read_params();
+        rp.channels = 3;
+        int jpeg = ends_with(file, ".jpg") || ends_with(file, ".jpeg");
+        out_path(path, sizeof path, "annotated", file, jpeg ? NULL : ".png");
+        st = iris_image_load(&img, file, &rp);
+        if (!st) st = iris_detect_draw(&img, d, n, (const char *const *)names, n_names);
+        if (!st) st = iris_make_parent_dirs(path);
+        if (!st) st = jpeg ? iris_image_save_jpeg(path, &img, 92) : iris_image_save_png(path, &img, NULL, 0);
+        iris_image_free(&img);
+    }
+    if (!st) {
+        cJSON *rec = iris_detect_record(file, w, h, d, n, (const char *const *)names, n_names);
+        st = rec ? iris_cli_out_write(out, rec) : iris_fail(IRIS_ERR_NOMEM, "out of memory");
+        cJSON_Delete(rec);
+    }
+    return st;
 }
 
 int main(int argc, char **argv) {
@@ -212,46 +251,65 @@ int main(int argc, char **argv) {
             return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
     }
     iris_cli_walk w;
-    if (iris_cli_walk_paths(&w, paths.v, paths.n, &(iris_cli_walk_opts){.hidden = common.hidden}))
+    if (iris_cli_walk_paths(&w, paths.v, paths.n, &(iris_cli_walk_opts){.hidden = common.hidden}) ||
+        iris_cli_walk_shard(&w, common.shard.k, common.shard.n))
         return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
     iris_cli_out *out;
     if (iris_cli_out_open(&out, to_dir ? jsonl : NULL, &(iris_cli_out_params){.resume = common.resume, .fsync = common.fsync}))
         return iris_cli_fatal(IRIS_CLI_EXIT_OUTPUT, "%s", iris_last_error());
 
-    size_t todo = 0;
-    for (size_t i = 0; i < w.n; i++) todo += !iris_cli_out_is_done(out, w.files[i].path);
+    size_t *todo = malloc(sizeof *todo * (w.n ? w.n : 1)), n_todo = 0;
+    if (!todo) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory");
+    for (size_t i = 0; i < w.n; i++)
+        if (!iris_cli_out_is_done(out, w.files[i].path)) todo[n_todo++] = i;
     iris_cli_progress bar;
-    iris_cli_progress_begin(&bar, todo, "detected", "photo", "img", common.quiet);
-    bar.n_resumed = w.n - todo;
+    iris_cli_progress_begin(&bar, n_todo, "detected", "photo", "img", common.quiet);
+    bar.n_resumed = w.n - n_todo;
     if (bar.n_resumed) iris_cli_info("resuming: %zu photos already in %s", bar.n_resumed, jsonl);
 
     size_t per = (size_t)3 * info->width * info->height;
     float *x = malloc(sizeof *x * per * (size_t)batch);
-    item *items = calloc((size_t)batch, sizeof *items);
+    const char **files = calloc((size_t)batch, sizeof *files);
     iris_detection **dets = calloc((size_t)batch, sizeof *dets);
     int *n_dets = calloc((size_t)batch, sizeof *n_dets), *pw = calloc((size_t)batch, sizeof *pw),
         *ph = calloc((size_t)batch, sizeof *ph);
     size_t *per_class = calloc((size_t)info->n_classes, sizeof *per_class);
-    if (!x || !items || !dets || !n_dets || !pw || !ph || !per_class)
+    if (!x || !files || !dets || !n_dets || !pw || !ph || !per_class)
         return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory for a batch of %d", batch);
     iris_yolo_detect_params dp = iris_yolo_default_detect_params();
     dp.thresh = thresh, dp.nms = nms, dp.how = (iris_yolo_resize)letterbox;
 
-    int exit_code = -1;
-    size_t i = 0;
-    while (i < w.n && exit_code < 0 && !iris_cli_interrupted()) {
+    /* the next batch decodes on the decode threads while this one runs */
+    load_job lj = {&w, info};
+    iris_cli_prefetch *pf;
+    if (iris_cli_prefetch_start(&pf, &(iris_cli_prefetch_params){.n_items = n_todo, .items = todo,
+                                                                 .slot_bytes = sizeof(slot_t) + per * sizeof(float),
+                                                                 .n_slots = 2 * batch, .n_threads = common.decode_threads,
+                                                                 .load = load_slot, .user = &lj}))
+        return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+    int exit_code = -1, more = 1;
+    while (more && exit_code < 0 && !iris_cli_interrupted()) {
         int nb = 0;
-        for (; i < w.n && nb < batch && !iris_cli_interrupted(); i++) {
-            const char *p = w.files[i].path;
-            if (iris_cli_out_is_done(out, p)) continue;
+        while (nb < batch && !iris_cli_interrupted()) {
+            size_t idx;
+            void *slot;
+            iris_status st;
+            if (iris_cli_prefetch_next(pf, &idx, &slot, &st) <= 0) {
+                more = 0;
+                break;
+            }
+            const char *p = w.files[idx].path;
             iris_cli_progress_current(&bar, p);
-            if (load_item(&items[nb], p, info, x + per * (size_t)nb)) {
+            if (st) {
                 iris_cli_warn("%s (skipped)", iris_last_error());
                 iris_cli_progress_count(&bar, IRIS_CLI_ITEM_FAILED);
-                continue;
+            } else {
+                const slot_t *s = slot;
+                memcpy(x + per * (size_t)nb, s->x, per * sizeof(float));
+                pw[nb] = s->w, ph[nb] = s->h, files[nb] = p;
+                nb++;
             }
-            pw[nb] = items[nb].w, ph[nb] = items[nb].h;
-            nb++;
+            iris_cli_prefetch_release(pf, slot);
         }
         if (!nb) break;
         iris_ctx_reset(ctx);
@@ -262,31 +320,11 @@ int main(int argc, char **argv) {
             exit_code = IRIS_CLI_EXIT_PARTIAL;
             break;
         }
-        for (int k = 0; k < nb; k++) {
-            item *it = &items[k];
+        for (int k = 0; k < nb && exit_code < 0; k++) {
             int n = 0;
             for (int d = 0; d < n_dets[k]; d++)
                 if (keep[dets[k][d].class_id]) dets[k][n++] = dets[k][d];
-            iris_status st = IRIS_OK;
-            char path[8192];
-            /* side files first: a photo counts as done only once its JSON line is written */
-            if (yolo_txt) {
-                out_path(path, sizeof path, "labels", it->path, ".txt");
-                st = iris_detect_write_yolo_txt(path, dets[k], n, it->w, it->h);
-            }
-            if (!st && draw) {
-                int jpeg = ends_with(it->path, ".jpg") || ends_with(it->path, ".jpeg");
-                out_path(path, sizeof path, "annotated", it->path, jpeg ? NULL : ".png");
-                st = iris_detect_draw(&it->img, dets[k], n, (const char *const *)names, n_names);
-                if (!st) st = iris_make_parent_dirs(path);
-                if (!st) st = jpeg ? iris_image_save_jpeg(path, &it->img, 92) : iris_image_save_png(path, &it->img, NULL, 0);
-            }
-            if (!st) {
-                cJSON *rec = iris_detect_record(it->path, it->w, it->h, dets[k], n, (const char *const *)names, n_names);
-                st = rec ? iris_cli_out_write(out, rec) : iris_fail(IRIS_ERR_NOMEM, "out of memory");
-                cJSON_Delete(rec);
-            }
-            iris_image_free(&it->img);
+            iris_status st = write_outputs(out, files[k], pw[k], ph[k], dets[k], n, names, n_names);
             if (st) {
                 iris_cli_error("%s", iris_last_error());
                 exit_code = IRIS_CLI_EXIT_OUTPUT;
@@ -295,11 +333,9 @@ int main(int argc, char **argv) {
             for (int d = 0; d < n; d++) per_class[dets[k][d].class_id]++;
             iris_cli_progress_count(&bar, IRIS_CLI_ITEM_OK);
         }
-        for (int k = 0; k < nb; k++) {
-            free(dets[k]), dets[k] = NULL;
-            iris_image_free(&items[k].img);
-        }
+        for (int k = 0; k < nb; k++) free(dets[k]), dets[k] = NULL;
     }
+    iris_cli_prefetch_free(pf);
     iris_cli_progress_end(&bar);
     if (!common.quiet) {
         /* "detections: 12 person, 3 dog" (most frequent first) */
@@ -334,7 +370,7 @@ int main(int argc, char **argv) {
         }
     }
     if (exit_code < 0) exit_code = iris_cli_exit_status(bar.n_failed + w.n_errors);
-    free(x), free(items), free(dets), free(n_dets), free(pw), free(ph), free(per_class), free(keep);
+    free(x), free(files), free(todo), free(dets), free(n_dets), free(pw), free(ph), free(per_class), free(keep);
     for (int k = 0; k < n_names; k++) free(names[k]);
     free(names);
     iris_cli_walk_free(&w);
