@@ -119,9 +119,9 @@ static float box_iou(const float *a, const float *b) {
 /* The whole pipeline from JPEG to boxes against darknet's own detections on the 12 photos:
    every reference box found (same class, IoU >= 0.9, score within 0.02) and no box of ours
    above the threshold that darknet does not list. */
-static void check_darknet(const char *model) {
+static void check_darknet(const char *model, const char *tool, iris_yolo_resize how) {
     char rel[256];
-    snprintf(rel, sizeof rel, "yolo/reference/%s.darknet-letterbox.json", model);
+    snprintf(rel, sizeof rel, "yolo/reference/%s.%s.json", model, tool);
     const char *p = test_data(rel);
     char ref[4096];
     snprintf(ref, sizeof ref, "%s", p ? p : "");
@@ -147,12 +147,13 @@ static void check_darknet(const char *model) {
         CHECK_INT(img.w, cJSON_GetObjectItem(im, "width")->valueint);
         CHECK_INT(img.h, cJSON_GetObjectItem(im, "height")->valueint);
         float *x = malloc(3 * (size_t)info->width * info->height * sizeof *x);
-        CHECK_OK(iris_yolo_preprocess(info, &img, IRIS_YOLO_DARKNET, x));
+        CHECK_OK(iris_yolo_preprocess(info, &img, how, x));
         iris_ctx *ctx = test_ctx(2);
         int64_t shape[4] = {1, 3, info->height, info->width};
         iris_detection *dets = NULL;
         int n = 0;
         iris_yolo_detect_params p = iris_yolo_default_detect_params();
+        p.how = how;
         CHECK_OK(iris_yolo_detect(ctx, net, iris_ctx_upload(ctx, IRIS_F32, 4, shape, x), &img.w, &img.h, &p, &dets, &n));
         const cJSON *want = cJSON_GetObjectItem(im, "detections");
         int *used = calloc((size_t)n + 1, sizeof *used);
@@ -185,5 +186,9 @@ static void check_darknet(const char *model) {
     iris_yolo_free(net);
 }
 
-TEST(yolo_fastest_matches_darknet) { check_darknet("yolo-fastest-1.1"); }
-TEST(yolo_fastest_xl_matches_darknet) { check_darknet("yolo-fastest-1.1-xl"); }
+TEST(yolo_fastest_matches_darknet) { check_darknet("yolo-fastest-1.1", "darknet-letterbox", IRIS_YOLO_DARKNET); }
+TEST(yolo_fastest_xl_matches_darknet) { check_darknet("yolo-fastest-1.1-xl", "darknet-letterbox", IRIS_YOLO_DARKNET); }
+/* OpenCV resizes in u8 (cv2.resize INTER_LINEAR, fixed point) where we interpolate in float: inputs
+   differ by under 1/255, which moves scores by far less than the 0.02 allowed. */
+TEST(yolo_fastest_matches_opencv_letterbox) { check_darknet("yolo-fastest-1.1", "opencv-letterbox", IRIS_YOLO_OPENCV); }
+TEST(yolo_fastest_xl_matches_opencv_resize) { check_darknet("yolo-fastest-1.1-xl", "opencv-resize", IRIS_YOLO_STRETCH); }

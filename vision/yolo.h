@@ -112,8 +112,9 @@ void iris_yolo_nms(iris_yolo_det *dets, int *n, int n_classes, float iou, iris_y
 
 /* How the photo was placed in the network input. */
 typedef enum iris_yolo_fit {
-    IRIS_YOLO_FIT_LETTERBOX = 0, /* aspect kept, centred (darknet letterbox_image) */
+    IRIS_YOLO_FIT_LETTERBOX = 0, /* aspect kept, centred; darknet's correction (a half-margin offset in float) */
     IRIS_YOLO_FIT_STRETCH,       /* plain resize to the input size */
+    IRIS_YOLO_FIT_LETTERBOX_EXACT, /* as LETTERBOX, undone at the integer offset where the pixels really are */
 } iris_yolo_fit;
 
 /* Darknet's correct_yolo_boxes, then pixels of a photo_w x photo_h photo (not clamped). */

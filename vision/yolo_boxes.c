@@ -123,12 +123,13 @@ void iris_yolo_nms(iris_yolo_det *dets, int *n, int n_classes, float thresh, iri
 void iris_yolo_map_boxes(iris_yolo_det *dets, int n, int net_w, int net_h, iris_yolo_fit fit, int photo_w,
                          int photo_h) {
     int new_w = net_w, new_h = net_h;
-    if (fit == IRIS_YOLO_FIT_LETTERBOX) {
+    if (fit != IRIS_YOLO_FIT_STRETCH) {
         if ((float)net_w / photo_w < (float)net_h / photo_h) new_h = (photo_h * net_w) / photo_w;
         else new_w = (photo_w * net_h) / photo_h;
     }
     /* darknet offsets by half the margin as a float, though the image sits at the truncated offset */
     float dx = (net_w - new_w) / 2.0f / net_w, dy = (net_h - new_h) / 2.0f / net_h;
+    if (fit == IRIS_YOLO_FIT_LETTERBOX_EXACT) dx = (float)((net_w - new_w) / 2) / net_w, dy = (float)((net_h - new_h) / 2) / net_h;
     float rx = (float)new_w / net_w, ry = (float)new_h / net_h;
     for (int i = 0; i < n; i++) {
         iris_yolo_det *d = &dets[i];

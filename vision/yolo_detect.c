@@ -52,7 +52,10 @@ static iris_status one_image(const iris_yolo_info *info, const float *const *hea
     iris_status st = iris_yolo_decode(info, heads, p->thresh, &d, &n);
     if (st) return st;
     iris_yolo_map_boxes(d, n, info->width, info->height,
-                        p->how == IRIS_YOLO_STRETCH ? IRIS_YOLO_FIT_STRETCH : IRIS_YOLO_FIT_LETTERBOX, pw, ph);
+                        p->how == IRIS_YOLO_STRETCH  ? IRIS_YOLO_FIT_STRETCH
+                        : p->how == IRIS_YOLO_OPENCV ? IRIS_YOLO_FIT_LETTERBOX_EXACT
+                                                     : IRIS_YOLO_FIT_LETTERBOX,
+                        pw, ph);
     iris_yolo_nms(d, &n, info->n_classes, p->nms, info->nms_kind, info->beta_nms);
     int k = 0;
     for (int i = 0; i < n; i++)
