@@ -168,3 +168,12 @@ def weights_bytes(secs, seed):
 
 def input_tensor(seed, c, h, w):
     return ((Stream(seed + 1).uniform(c * h * w) + 1.0) * 0.5).astype(np.float32).reshape(1, c, h, w)
+
+
+def conv_offsets(secs):
+    """Byte offset in the .weights file of each conv's block (biases first), with the walk() dicts."""
+    off, out = 20, []
+    for cv in walk(secs)[1]:
+        out.append((cv, off))
+        off += 4 * cv["n"] * ((4 if cv["bn"] else 1) + cv["c"] // cv["groups"] * cv["k"] ** 2)
+    return out
