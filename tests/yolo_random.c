@@ -22,7 +22,7 @@
    Plain He-uniform made the residual nets blow up (yolov3's heads reached std 5e4);
    A and gain keep every layer of the target cfgs at std 0.05..2.5.
 
-   Separate statements below keep a compiler from fusing a*u + b into one FMA. */
+   Every product is rounded to double before it is added (see put_affine). */
 #include "yolo_random.h"
 
 #include <math.h>
@@ -39,17 +39,12 @@ static double next_u(uint64_t *state) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     z ^= z >> 31;
-    double u = ((double)(z >> 40) + 0.5) / 16777216.0;
-    u = u * 2.0;
-    return u - 1.0;
+    return ((double)(z >> 40) + 0.5) / 16777216.0 * 2.0 - 1.0; /* every step exact */
 }
 
 void yolo_random_input(uint64_t seed, float *x, size_t n) {
     uint64_t s = seed + 1;
-    for (size_t i = 0; i < n; i++) {
-        double v = next_u(&s) + 1.0;
-        x[i] = (float)(v * 0.5);
-    }
+    for (size_t i = 0; i < n; i++) x[i] = (float)((next_u(&s) + 1.0) * 0.5);
 }
 
 /* One layer's output shape, and for a conv what its weights need. */
@@ -174,12 +169,13 @@ static uint8_t *put_u32(uint8_t *p, uint32_t v) {
     return p + 4;
 }
 
-/* n values a*u + b, as separate double operations. */
+/* n values b + a*u. The product goes through a volatile so that no compiler setting
+   (gnu11's -ffp-contract=fast with -march=native) can fuse it into an FMA with one
+   rounding fewer than numpy's. */
 static uint8_t *put_affine(uint8_t *p, uint64_t *rng, size_t n, double a, double b) {
     for (size_t i = 0; i < n; i++) {
-        double v = a * next_u(rng);
-        v = v + b;
-        p = put_f32(p, v);
+        volatile double prod = a * next_u(rng);
+        p = put_f32(p, b + prod);
     }
     return p;
 }
