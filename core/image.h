@@ -43,7 +43,9 @@
    8), which is several times faster for a network input far smaller than
    the photo: set min_w/min_h in iris_image_read_params to the size the
    caller needs; iris_image.scale says what was done and full_w/full_h the
-   size of the whole picture. Drawing boxes and text: core/image_draw.h.
+   size of the whole picture. Decoders share no state, so several threads
+   may decode at once (libtiff's process-wide message handlers are silenced
+   once, see image_tiff.c). Drawing boxes and text: core/image_draw.h.
 
    Resizing (which reference each mode reproduces is listed at
    iris_resize_mode) works on interleaved buffers, either u8 images or f32
