@@ -33,7 +33,7 @@ BUILD := build/$(VARIANT)-cuda$(CUDA)-blas$(BLAS)
 OPT ?= -O2
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -pthread -I.
 CFLAGS += $(OPT) -g $(CFLAGS_BASE) -MMD -MP
-LDLIBS += -lpng -ljpeg -lcjson -lz -lm -pthread
+LDLIBS += -lpng -ljpeg -lwebp -lwebpdemux -ltiff -lcjson -lz -lm -pthread
 
 ifeq ($(BLAS),1)
   CFLAGS += -DIRIS_WITH_OPENBLAS
@@ -123,7 +123,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined $(CFLAGS_BASE) -DIRIS_
 fuzz: $(FUZZ_C:fuzz/%.c=bin/%)
 bin/fuzz_%: fuzz/fuzz_%.c $(filter-out core/cpu/%,$(filter core/%,$(LIB_C))) $(wildcard core/cpu/*.c)
 	@mkdir -p bin
-	clang $(FUZZ_CFLAGS) -o $@ $^ -lpng -ljpeg -lcjson -lz -lm
+	clang $(FUZZ_CFLAGS) -o $@ $^ -lpng -ljpeg -lwebp -lwebpdemux -ltiff -lcjson -lz -lm
 # the CLIP prompt target also needs clip/ and the Unicode tables in llama/
 bin/fuzz_clip_prompt: $(wildcard clip/*.c) llama/unicode.c llama/unicode_tables.c | clip/vocab/merges.txt
 bin/fuzz_sd_weights: $(wildcard clip/*.c unet/*.c vae/*.c) $(filter-out diffusion/main_%,$(wildcard diffusion/*.c)) llama/unicode.c llama/unicode_tables.c | clip/vocab/merges.txt

@@ -19,6 +19,7 @@
 #include <jerror.h>
 
 #include "file.h"
+#include "image_codec.h"
 
 /* image_stb.c: BMP, GIF and TGA; image_psd.c: PSD. */
 iris_status iris_image_decode_stb(iris_image *img, const uint8_t *buf, size_t n, const char *name,
@@ -44,6 +45,8 @@ const char *iris_image_format_name(iris_image_format f) {
     case IRIS_IMAGE_TGA: return "tga";
     case IRIS_IMAGE_PNM: return "pnm";
     case IRIS_IMAGE_PSD: return "psd";
+    case IRIS_IMAGE_WEBP: return "webp";
+    case IRIS_IMAGE_TIFF: return "tiff";
     case IRIS_IMAGE_UNKNOWN: break;
     }
     return "unknown";
@@ -90,6 +93,13 @@ iris_image_format iris_image_sniff(const uint8_t *b, size_t n) {
         if (hsz == 12 || hsz == 40 || hsz == 52 || hsz == 56 || hsz == 108 || hsz == 124) return IRIS_IMAGE_BMP;
     }
     if (n >= 6 && !memcmp(b, "8BPS", 4) && b[4] == 0 && b[5] == 1) return IRIS_IMAGE_PSD;
+    if (n >= 16 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4) &&
+        (!memcmp(b + 12, "VP8 ", 4) || !memcmp(b + 12, "VP8L", 4) || !memcmp(b + 12, "VP8X", 4)))
+        return IRIS_IMAGE_WEBP;
+    /* classic TIFF (42) and BigTIFF (43, with its fixed offset size 8) in either byte order */
+    if (n >= 8 && ((!memcmp(b, "II", 2) && ((b[2] == 42 && b[3] == 0) || (b[2] == 43 && b[3] == 0 && b[4] == 8 && !b[5]))) ||
+                   (!memcmp(b, "MM", 2) && ((b[2] == 0 && b[3] == 42) || (b[2] == 0 && b[3] == 43 && !b[4] && b[5] == 8)))))
+        return IRIS_IMAGE_TIFF;
     if (n >= 3 && b[0] == 'P' && (b[1] == '5' || b[1] == '6') &&
         (b[2] == ' ' || b[2] == '\t' || b[2] == '\n' || b[2] == '\r' || b[2] == '#'))
         return IRIS_IMAGE_PNM;
@@ -158,8 +168,8 @@ iris_status iris_image_convert(iris_image *dst, const iris_image *src, int c) {
     return IRIS_OK;
 }
 
-static iris_status check_limits(const char *name, const char *fmt, long long w, long long h,
-                                const iris_image_read_params *p) {
+iris_status iris_image_check_limits(const char *name, const char *fmt, long long w, long long h,
+                                    const iris_image_read_params *p) {
     if (w < 1 || h < 1) return iris_fail(IRIS_ERR_FORMAT, "%s: %s: image is %lldx%lld", name, fmt, w, h);
     if (w > p->max_side || h > p->max_side)
         return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: %s: image is %lldx%lld, above the limit of %d pixels per side",
@@ -286,7 +296,7 @@ static iris_status decode_png(iris_image *img, const uint8_t *buf, size_t n, con
     png_uint_32 w = 0, h = 0;
     int depth = 0, color = 0, interlace = 0;
     png_get_IHDR(png, info, &w, &h, &depth, &color, &interlace, NULL, NULL);
-    iris_status st = check_limits(name, "PNG", w, h, p);
+    iris_status st = iris_image_check_limits(name, "PNG", w, h, p);
     if (st) {
         png_destroy_read_struct(&png, &info, NULL);
         return st;
@@ -489,6 +499,17 @@ static void jsrc_skip(j_decompress_ptr c, long num) {
     s->pub.bytes_in_buffer -= (size_t)num;
 }
 
+/* The largest DCT reduction 1/8, 1/4, 1/2 whose output, ceil(side / d) as
+   libjpeg computes it, still covers the caller's min_w x min_h (given
+   upright: swapped when the file is stored transposed); 1 when none is asked. */
+static int jpeg_scale_for(unsigned w, unsigned h, const iris_image_read_params *p, int transposed) {
+    long long need_w = transposed ? p->min_h : p->min_w, need_h = transposed ? p->min_w : p->min_h;
+    if (need_w <= 0 && need_h <= 0) return 1;
+    for (int d = 8; d > 1; d /= 2)
+        if ((w + d - 1ll) / d >= need_w && (h + d - 1ll) / d >= need_h) return d;
+    return 1;
+}
+
 static iris_status decode_jpeg(iris_image *img, const uint8_t *buf, size_t n, const char *name,
                                const iris_image_read_params *p, int *orient) {
     struct jpeg_decompress_struct cinfo;
@@ -525,7 +546,7 @@ static iris_status decode_jpeg(iris_image *img, const uint8_t *buf, size_t n, co
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xffff);
     jpeg_read_header(&cinfo, TRUE);
     src.in_header = 0;
-    iris_status st = check_limits(name, "JPEG", cinfo.image_width, cinfo.image_height, p);
+    iris_status st = iris_image_check_limits(name, "JPEG", cinfo.image_width, cinfo.image_height, p);
     if (st) {
         jpeg_destroy_decompress(&cinfo);
         return st;
@@ -562,10 +583,14 @@ static iris_status decode_jpeg(iris_image *img, const uint8_t *buf, size_t n, co
     }
     /* progressive files buffer all coefficients: bound that by the pixel limit */
     cinfo.mem->max_memory_to_use = p->max_pixels > (1ll << 40) ? (1l << 62) : (long)(p->max_pixels * 16 + (64l << 20));
+    int scale = jpeg_scale_for(cinfo.image_width, cinfo.image_height, p, p->orient && *orient >= 5);
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = (unsigned)scale;
     int multi = jpeg_has_multiple_scans(&cinfo);
     jpeg_start_decompress(&cinfo);
     size_t w = cinfo.output_width, h = cinfo.output_height;
-    if (w != cinfo.image_width || h != cinfo.image_height || cinfo.output_components != (is_cmyk ? 4 : c)) {
+    if (w != (cinfo.image_width + scale - 1u) / scale || h != (cinfo.image_height + scale - 1u) / scale ||
+        cinfo.output_components != (is_cmyk ? 4 : c)) {
         jerr.why = "unexpected output layout";
         longjmp(jerr.jb, 1);
     }
@@ -602,6 +627,7 @@ static iris_status decode_jpeg(iris_image *img, const uint8_t *buf, size_t n, co
     jpeg_destroy_decompress(&cinfo);
     free(cmyk);
     img->w = (int)w, img->h = (int)h, img->c = c, img->data = pixels;
+    img->full_w = (int)cinfo.image_width, img->full_h = (int)cinfo.image_height, img->scale = scale;
     return IRIS_OK;
 }
 
@@ -727,7 +753,7 @@ static iris_status decode_pnm(iris_image *img, const uint8_t *b, size_t n, const
     if (maxval < 1 || maxval > 65535) return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: maxval %u", name, maxval);
     if (pos >= n) return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: premature end of data", name);
     pos++; /* exactly one whitespace character ends the header */
-    iris_status st = check_limits(name, "PNM", w, h, p);
+    iris_status st = iris_image_check_limits(name, "PNM", w, h, p);
     if (st) return st;
     size_t bps = maxval > 255 ? 2 : 1, ns = (size_t)w * h * (size_t)c;
     if (n - pos < ns * bps) return iris_fail(IRIS_ERR_FORMAT, "%s: PNM: premature end of data", name);
@@ -759,6 +785,8 @@ iris_status iris_image_decode(iris_image *img, const void *buf, size_t n, const 
     case IRIS_IMAGE_JPEG: st = decode_jpeg(img, buf, n, name, &p, &orient); break;
     case IRIS_IMAGE_PNM: st = decode_pnm(img, buf, n, name, &p); break;
     case IRIS_IMAGE_PSD: st = iris_image_decode_psd(img, buf, n, name, p.max_side, p.max_pixels); break;
+    case IRIS_IMAGE_WEBP: st = iris_image_decode_webp(img, buf, n, name, &p, &orient); break;
+    case IRIS_IMAGE_TIFF: st = iris_image_decode_tiff(img, buf, n, name, &p, &orient); break;
     case IRIS_IMAGE_UNKNOWN: return iris_fail(IRIS_ERR_FORMAT, "%s: not an image in a format we read", name);
     default: st = iris_image_decode_stb(img, buf, n, name, iris_image_format_name(f), p.max_side, p.max_pixels);
     }
@@ -766,6 +794,7 @@ iris_status iris_image_decode(iris_image *img, const void *buf, size_t n, const 
         memset(img, 0, sizeof *img);
         return st;
     }
+    if (!img->scale) img->full_w = img->w, img->full_h = img->h, img->scale = 1;
     if (p.orient && orient >= 2 && orient <= 8 && (st = iris_image_orient(img, orient))) {
         iris_image_free(img);
         return st;

@@ -3,7 +3,7 @@
    Load a photo, make a network input, save a result:
 
        iris_image img;
-       if (iris_image_load(&img, "dog.jpg", NULL))          // PNG, JPEG, BMP, GIF, TGA, PNM, PSD
+       if (iris_image_load(&img, "dog.jpg", NULL))          // PNG, JPEG, WebP, TIFF, BMP, GIF, TGA, PNM, PSD
            fprintf(stderr, "%s\n", iris_last_error());       // "dog.jpg: JPEG: premature end of data"
        iris_image small;
        iris_image_resize(&small, &img, 32, 32, IRIS_RESIZE_AREA);   // = cv2.resize(INTER_AREA)
@@ -18,10 +18,13 @@
    Pixels are row-major HWC bytes with no row padding: c = 1 (gray), 3 (RGB)
    or 4 (RGBA). Every decoder returns upright 8-bit pixels: 16-bit samples
    are scaled (v/257, rounded), palettes and tRNS expanded (any tRNS gives
-   RGBA), gray+alpha becomes RGBA, CMYK JPEGs become RGB, and the EXIF
-   orientation of a JPEG (APP1) or PNG (eXIf) is applied. Colour profiles
-   and gamma are ignored (as OpenCV and PIL do by default). GIFs give their
-   first frame, as RGBA. PNM samples are scaled by the header's maxval.
+   RGBA), gray+alpha becomes RGBA, CMYK JPEGs and TIFFs become RGB, and the
+   orientation of a JPEG (EXIF in APP1), PNG (eXIf), WebP (EXIF chunk) or
+   TIFF (its Orientation tag) is applied. Colour profiles and gamma are
+   ignored (as OpenCV and PIL do by default). GIFs give their first frame, as
+   RGBA; animated WebPs their first frame (composited on a transparent
+   canvas, as libwebp's animation decoder and PIL do); TIFFs their first
+   page. PNM samples are scaled by the header's maxval.
 
    The format is found from the bytes (iris_image_sniff), never the file
    name. Input is hostile: a truncated file, or corruption the format can
@@ -30,10 +33,19 @@
    pixels may be missing: a JPEG's EOI, a GIF's trailer, a TGA footer).
    Sizes above the limits in iris_image_read_params, and headers claiming
    more pixels than the file's data could code, are refused before any
-   pixel memory is taken. PNG and JPEG go through libpng and libjpeg(-turbo), PNM (P5/P6)
-   and PSD (the flattened picture; RGB or gray, 8/16-bit, raw or PackBits)
-   through small readers of ours, BMP, GIF and TGA through stb_image
-   (compiled in core/image_stb.c).
+   pixel memory is taken. PNG and JPEG go through libpng and libjpeg(-turbo),
+   WebP through libwebp (core/image_webp.c), TIFF through libtiff
+   (core/image_tiff.c, which says what it reads), PNM (P5/P6) and PSD (the
+   flattened picture; RGB or gray, 8/16-bit, raw or PackBits) through small
+   readers of ours, BMP, GIF and TGA through stb_image (core/image_stb.c).
+
+   A JPEG can be decoded smaller, in its DCT (libjpeg's scale_denom 2, 4 or
+   8), which is several times faster for a network input far smaller than
+   the photo: set min_w/min_h in iris_image_read_params to the size the
+   caller needs; iris_image.scale says what was done and full_w/full_h the
+   size of the whole picture. Decoders share no state, so several threads
+   may decode at once (libtiff's process-wide message handlers are silenced
+   once, see image_tiff.c). Drawing boxes and text: core/image_draw.h.
 
    Resizing (which reference each mode reproduces is listed at
    iris_resize_mode) works on interleaved buffers, either u8 images or f32
@@ -63,6 +75,8 @@ typedef enum iris_image_format {
     IRIS_IMAGE_TGA,
     IRIS_IMAGE_PNM, /* binary P5 (gray) and P6 (RGB), 8 or 16 bit */
     IRIS_IMAGE_PSD,
+    IRIS_IMAGE_WEBP,
+    IRIS_IMAGE_TIFF,
 } iris_image_format;
 
 /* A key/value text pair: PNG tEXt/zTXt/iTXt chunks. Values are UTF-8 (tEXt
@@ -76,6 +90,12 @@ typedef struct iris_image {
     uint8_t *data;   /* h rows of w*c bytes */
     int n_text;      /* text chunks found when reading a PNG (owned; freed with the image) */
     iris_image_text *text;
+    /* Set by the decoders (0 in images made otherwise): the upright size of
+       the whole picture in the file, and the factor it was reduced by (1, or
+       2, 4, 8 for a JPEG decoded with min_w/min_h). Pixel x of the decoded
+       image covers x*scale .. x*scale+scale-1 of the full picture; the last
+       column and row may cover less (w = ceil(full_w / scale)). */
+    int full_w, full_h, scale;
 } iris_image;
 
 typedef struct iris_image_read_params {
@@ -83,13 +103,18 @@ typedef struct iris_image_read_params {
     int orient;          /* 1 (default): apply EXIF orientation; 0: pixels as stored */
     int max_side;        /* refuse wider or taller images (default IRIS_IMAGE_MAX_SIDE) */
     long long max_pixels; /* refuse images with more pixels (default IRIS_IMAGE_MAX_PIXELS) */
+    /* The caller needs at least min_w x min_h pixels (of the upright image;
+       0 = full size, the default): a JPEG is then decoded at the largest
+       DCT scale 1/2, 1/4 or 1/8 whose output (ceil(w / scale) x ceil(h /
+       scale), turned upright) still covers both; other formats ignore it. */
+    int min_w, min_h;
 } iris_image_read_params;
 
 iris_image_read_params iris_image_default_read_params(void);
 
 /* Format from the first bytes of a file, IRIS_IMAGE_UNKNOWN (0) if none we
    decode. 18 bytes are enough for every format (TGA needs its whole header;
-   the others need at most 16). TGA has no magic number, so it is accepted
+   the others need at most 16: WebP's RIFF header and first chunk name). TGA has no magic number, so it is accepted
    only when its header is fully plausible. */
 iris_image_format iris_image_sniff(const uint8_t *buf, size_t n);
 const char *iris_image_format_name(iris_image_format f); /* "png", "jpeg", ... ("unknown") */
@@ -112,7 +137,8 @@ const char *iris_image_get_text(const iris_image *img, const char *key);
 iris_status iris_image_convert(iris_image *dst, const iris_image *src, int c);
 
 /* Rotates/mirrors `img` in place so that an image stored with EXIF
-   orientation `o` (1..8) becomes upright; other values leave it unchanged. */
+   orientation `o` (1..8) becomes upright; other values leave it unchanged.
+   full_w/full_h are swapped with w/h when o transposes (5..8). */
 iris_status iris_image_orient(iris_image *img, int o);
 /* Orientation tag (0x0112) from EXIF data: either a JPEG APP1 payload
    ("Exif\0\0" + TIFF) or bare TIFF data (PNG eXIf). 1..8, or 0 if absent or invalid. */

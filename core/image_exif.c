@@ -74,5 +74,9 @@ iris_status iris_image_orient(iris_image *img, int o) {
     free(img->data);
     img->data = out;
     img->w = ow, img->h = oh;
+    if (o >= 5) {
+        int t = img->full_w;
+        img->full_w = img->full_h, img->full_h = t;
+    }
     return IRIS_OK;
 }

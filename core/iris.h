@@ -32,6 +32,7 @@
 #include "file.h"
 #include "gguf.h"
 #include "image.h"
+#include "image_draw.h"
 #include "ops.h"
 #include "quant.h"
 #include "safetensors.h"

@@ -1,10 +1,12 @@
-/* fuzz_image.c - libFuzzer target: every image decoder from memory, then resizing and re-encoding what decoded. */
+/* fuzz_image.c - libFuzzer target: every image decoder from memory (JPEG sometimes DCT-scaled),
+   then resizing, re-encoding and drawing a labelled box on what decoded. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/image.h"
+#include "../core/image_draw.h"
 #include "fuzz.h"
 
 static volatile uint64_t sink;
@@ -16,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     p.max_side = 4096;     /* keep single inputs fast; the limit code is the same */
     p.max_pixels = 1 << 20;
     p.channels = size ? (int)"\0\1\3\4"[data[0] & 3] : 0;
+    if (size > 1 && (data[1] & 3) == 1) p.min_w = data[1] >> 2, p.min_h = data[size / 2] >> 3; /* a quarter of the runs */
     iris_image img;
     if (iris_image_decode(&img, data, size, "fuzz", &p) != IRIS_OK) {
         if (img.data || img.w || img.n_text) __builtin_trap(); /* a failed decode leaves nothing behind */
@@ -23,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (img.w < 1 || img.h < 1 || (img.c != 1 && img.c != 3 && img.c != 4)) __builtin_trap();
     if (p.channels && img.c != p.channels) __builtin_trap();
+    if (img.scale < 1 || (img.w - 1) * img.scale >= img.full_w || (img.h - 1) * img.scale >= img.full_h) __builtin_trap();
     for (int i = 0; i < img.n_text; i++) sink += strlen(img.text[i].key) + strlen(img.text[i].value);
     /* resize to a small size chosen by the input, in every mode */
     uint8_t b = data[size - 1];
@@ -47,6 +51,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(buf);
         }
     }
+    /* a box and label anywhere around the picture, coordinates from the input */
+    uint8_t col[3];
+    iris_image_class_color(data[size / 3], col);
+    float bx = (float)(int8_t)data[size / 4] * 3, by = (float)(int8_t)data[size / 5] * 3;
+    if (iris_image_draw_label_box(&img, bx, by, bx + data[size / 6], by + data[size / 7], col, "fuzz 0.50", data[0] >> 5,
+                                  data[size - 1] >> 6) != IRIS_OK)
+        __builtin_trap();
     iris_image_free(&img);
     return 0;
 }
