@@ -261,3 +261,37 @@ TEST(detect_cli_shards_partition) {
     free(a), free(b);
     CHECK_INT(run("./bin/detect %s -o " TMP "/bad %s -q --shard 3/3", imgs, model_args), 2);
 }
+
+/* A photo far larger than the input decodes DCT-scaled; its boxes still come out in full-size pixels. */
+TEST(detect_cli_large_jpeg_boxes_in_full_pixels) {
+    fresh();
+    if (!have_model()) return;
+    const char *dog = test_data("images/dog.jpg");
+    if (!dog) return;
+    iris_image img, big;
+    CHECK_OK(iris_image_load(&img, dog, NULL));
+    CHECK_OK(iris_image_resize(&big, &img, 768 * 4, 576 * 4, IRIS_RESIZE_BILINEAR));
+    CHECK_OK(iris_image_save_jpeg(TMP "/big.jpg", &big, 95));
+    iris_image_free(&img), iris_image_free(&big);
+    CHECK_INT(run("./bin/detect " TMP "/big.jpg %s -q >" TMP "/big.jsonl", model_args), 0);
+    int n;
+    cJSON *recs = read_jsonl(TMP "/big.jsonl", &n);
+    CHECK_INT(n, 1);
+    const cJSON *r = recs->child;
+    if (r) {
+        CHECK_INT(cJSON_GetObjectItem(r, "width")->valueint, 3072);
+        CHECK_INT(cJSON_GetObjectItem(r, "height")->valueint, 2304);
+        /* the strongest dog box at 4x dog.jpg's 114.94,190.09,406.25,507.82, within the few pixels
+           that decoding at 1/4 and resampling move it */
+        const cJSON *best = NULL;
+        for (const cJSON *d = cJSON_GetObjectItem(r, "detections")->child; d; d = d->next)
+            if (cJSON_GetObjectItem(d, "class_id")->valueint == 16) { best = d; break; }
+        CHECK(best != NULL);
+        if (best) {
+            const cJSON *b = cJSON_GetObjectItem(best, "box");
+            const double want[4] = {114.94 * 4, 190.09 * 4, 406.25 * 4, 507.82 * 4};
+            for (int k = 0; k < 4; k++) CHECK_NEAR(cJSON_GetArrayItem(b, k)->valuedouble, want[k], 30);
+        }
+    }
+    cJSON_Delete(recs);
+}

@@ -6,6 +6,7 @@
 
 #include "../cli/cli.h"
 #include "../core/file.h"
+#include "../core/image_draw.h"
 #include "detect_output.h"
 
 cJSON *iris_detect_record(const char *file, int width, int height, const iris_detection *d, int n,
@@ -160,20 +161,16 @@ iris_status iris_detect_write_coco(const char *out_path, const char *jsonl_path,
     return st;
 }
 
-/* Until the drawing primitives land: plain 2-pixel outlines in a colour per class. */
+/* Weakest first, so the strongest boxes and their labels end up on top. */
 iris_status iris_detect_draw(iris_image *img, const iris_detection *d, int n, const char *const *names, int n_names) {
-    (void)names, (void)n_names;
-    for (int i = 0; i < n; i++) {
-        unsigned h = (unsigned)d[i].class_id * 2654435761u;
-        uint8_t rgb[3] = {(uint8_t)(64 + (h >> 8) % 192), (uint8_t)(64 + (h >> 16) % 192), (uint8_t)(64 + (h >> 24) % 192)};
-        int x1 = (int)d[i].x1, y1 = (int)d[i].y1, x2 = (int)d[i].x2, y2 = (int)d[i].y2;
-        for (int y = y1; y <= y2; y++)
-            for (int x = x1; x <= x2; x++) {
-                if (x < 0 || y < 0 || x >= img->w || y >= img->h) continue;
-                if (x > x1 + 1 && x < x2 - 1 && y > y1 + 1 && y < y2 - 1) continue;
-                uint8_t *p = img->data + ((size_t)y * img->w + x) * img->c;
-                for (int c = 0; c < 3 && c < img->c; c++) p[c] = rgb[c];
-            }
+    for (int i = n - 1; i >= 0; i--) {
+        uint8_t rgb[3];
+        iris_image_class_color(d[i].class_id, rgb);
+        char label[160];
+        if (names && d[i].class_id < n_names) snprintf(label, sizeof label, "%s %.2f", names[d[i].class_id], d[i].score);
+        else snprintf(label, sizeof label, "%d %.2f", d[i].class_id, d[i].score);
+        iris_status st = iris_image_draw_label_box(img, d[i].x1, d[i].y1, d[i].x2, d[i].y2, rgb, label, 0, 0);
+        if (st) return st;
     }
     return IRIS_OK;
 }

@@ -126,7 +126,8 @@ static int parse_classes(const char *arg, char **names, int n_names, int n_class
 
 /* What a decode thread hands over: the photo's upright size, then the network input. */
 typedef struct {
-    int w, h;
+    int w, h;           /* the picture the input was made from */
+    int full_w, full_h; /* the upright photo (larger when the JPEG was decoded scaled down) */
     float x[];
 } slot_t;
 
@@ -141,9 +142,14 @@ static iris_status load_slot(void *user, size_t index, void *slot) {
     iris_image img;
     iris_image_read_params rp = iris_image_default_read_params();
     rp.channels = 3;
+    /* a JPEG much larger than the input decodes at 1/2..1/8 by DCT scaling, keeping at least twice
+       the input size (so the resize still averages over several pixels) */
+    rp.min_w = 2 * j->info->width, rp.min_h = 2 * j->info->height;
     iris_status st = iris_image_load(&img, j->w->files[index].path, &rp);
     if (st) return st;
+    /* boxes are mapped onto the reduced picture, then scaled to the full one */
     s->w = img.w, s->h = img.h;
+    s->full_w = img.full_w ? img.full_w : img.w, s->full_h = img.full_h ? img.full_h : img.h;
     st = iris_yolo_preprocess(j->info, &img, (iris_yolo_resize)letterbox, s->x);
     iris_image_free(&img);
     return st;
@@ -272,9 +278,10 @@ int main(int argc, char **argv) {
     const char **files = calloc((size_t)batch, sizeof *files);
     iris_detection **dets = calloc((size_t)batch, sizeof *dets);
     int *n_dets = calloc((size_t)batch, sizeof *n_dets), *pw = calloc((size_t)batch, sizeof *pw),
-        *ph = calloc((size_t)batch, sizeof *ph);
+        *ph = calloc((size_t)batch, sizeof *ph), *fw = calloc((size_t)batch, sizeof *fw),
+        *fh = calloc((size_t)batch, sizeof *fh);
     size_t *per_class = calloc((size_t)info->n_classes, sizeof *per_class);
-    if (!x || !files || !dets || !n_dets || !pw || !ph || !per_class)
+    if (!x || !files || !dets || !n_dets || !pw || !ph || !fw || !fh || !per_class)
         return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "out of memory for a batch of %d", batch);
     iris_yolo_detect_params dp = iris_yolo_default_detect_params();
     dp.thresh = thresh, dp.nms = nms, dp.how = (iris_yolo_resize)letterbox;
@@ -306,7 +313,7 @@ int main(int argc, char **argv) {
             } else {
                 const slot_t *s = slot;
                 memcpy(x + per * (size_t)nb, s->x, per * sizeof(float));
-                pw[nb] = s->w, ph[nb] = s->h, files[nb] = p;
+                pw[nb] = s->w, ph[nb] = s->h, fw[nb] = s->full_w, fh[nb] = s->full_h, files[nb] = p;
                 nb++;
             }
             iris_cli_prefetch_release(pf, slot);
@@ -322,9 +329,14 @@ int main(int argc, char **argv) {
         }
         for (int k = 0; k < nb && exit_code < 0; k++) {
             int n = 0;
+            float sx = (float)fw[k] / pw[k], sy = (float)fh[k] / ph[k];
             for (int d = 0; d < n_dets[k]; d++)
-                if (keep[dets[k][d].class_id]) dets[k][n++] = dets[k][d];
-            iris_status st = write_outputs(out, files[k], pw[k], ph[k], dets[k], n, names, n_names);
+                if (keep[dets[k][d].class_id]) {
+                    iris_detection e = dets[k][d];
+                    if (sx != 1 || sy != 1) e.x1 *= sx, e.x2 *= sx, e.y1 *= sy, e.y2 *= sy;
+                    dets[k][n++] = e;
+                }
+            iris_status st = write_outputs(out, files[k], fw[k], fh[k], dets[k], n, names, n_names);
             if (st) {
                 iris_cli_error("%s", iris_last_error());
                 exit_code = IRIS_CLI_EXIT_OUTPUT;
@@ -370,7 +382,7 @@ int main(int argc, char **argv) {
         }
     }
     if (exit_code < 0) exit_code = iris_cli_exit_status(bar.n_failed + w.n_errors);
-    free(x), free(files), free(todo), free(dets), free(n_dets), free(pw), free(ph), free(per_class), free(keep);
+    free(x), free(files), free(todo), free(dets), free(n_dets), free(pw), free(ph), free(fw), free(fh), free(per_class), free(keep);
     for (int k = 0; k < n_names; k++) free(names[k]);
     free(names);
     iris_cli_walk_free(&w);
