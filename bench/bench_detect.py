@@ -71,9 +71,8 @@ def main():
     src = os.path.join(DATA, "images")
     photos = sorted(f for f in os.listdir(src) if f.endswith(".jpg"))
     for r in range(a.repeat):
-        os.makedirs(os.path.join(folder, str(r)))
         for f in photos:
-            shutil.copy(os.path.join(src, f), os.path.join(folder, str(r), f))
+            shutil.copy(os.path.join(src, f), os.path.join(folder, "%d_%s" % (r, f)))
     n_images = len(photos) * a.repeat
     rows = []
     try:

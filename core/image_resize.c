@@ -187,9 +187,10 @@ static inline void hrow(const float *row, float *o, const taps *tx, int dw, int 
     }
 }
 
-/* Separable resampling of an interleaved u8 or f32 source into f32 or u8. */
-static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, int c, int dw, int dh,
-                            iris_resize_mode mode, float *df, uint8_t *d8) {
+/* Separable resampling of an interleaved u8 or f32 source into f32 or u8. A u8 source is read
+   as v / div (div 255: the 0..1 floats a letterbox works in, without converting the whole photo first). */
+static iris_status resample_div(const uint8_t *s8, const float *sf, int sw, int sh, int c, int dw, int dh,
+                                iris_resize_mode mode, float *df, uint8_t *d8, float div) {
     iris_status st = IRIS_ERR_NOMEM;
     taps tx = {0}, ty = {0};
     float *tmp = NULL, *rowf = NULL, *acc = NULL;
@@ -206,7 +207,7 @@ static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, 
         if (!used[y]) continue;
         const float *row = sf ? sf + (size_t)y * srow : rowf;
         if (s8)
-            for (size_t i = 0; i < srow; i++) rowf[i] = (float)s8[(size_t)y * srow + i];
+            for (size_t i = 0; i < srow; i++) rowf[i] = (float)s8[(size_t)y * srow + i] / div;
         float *o = tmp + (size_t)y * trow;
         switch (c) {
         case 1: hrow(row, o, &tx, dw, 1); break;
@@ -235,6 +236,11 @@ done:
     taps_free(&tx);
     taps_free(&ty);
     return st ? iris_fail(st, "resize: out of memory for %dx%d -> %dx%d", sw, sh, dw, dh) : IRIS_OK;
+}
+
+static iris_status resample(const uint8_t *s8, const float *sf, int sw, int sh, int c, int dw, int dh,
+                            iris_resize_mode mode, float *df, uint8_t *d8) {
+    return resample_div(s8, sf, sw, sh, c, dw, dh, mode, df, d8, 1.0f);
 }
 
 /* OpenCV's INTER_AREA for u8 when both factors are whole numbers: an
@@ -373,16 +379,10 @@ iris_status iris_image_letterbox_f32(float *dst, const iris_image *src, int dw, 
     if (!dst) return iris_fail(IRIS_ERR_ARG, "letterbox: NULL buffer");
     int c = src->c;
     iris_letterbox lb = iris_letterbox_geometry(src->w, src->h, dw, dh);
-    size_t ns = (size_t)src->w * src->h * c;
-    float *f = malloc(ns * sizeof(float));
     float *r = malloc((size_t)lb.new_w * lb.new_h * c * sizeof(float));
-    if (!f || !r) {
-        free(f), free(r);
-        return iris_fail(IRIS_ERR_NOMEM, "letterbox: out of memory for %dx%d", src->w, src->h);
-    }
-    for (size_t i = 0; i < ns; i++) f[i] = (float)src->data[i] / 255.f;
-    st = resample(NULL, f, src->w, src->h, c, lb.new_w, lb.new_h, mode, r, NULL);
-    free(f);
+    if (!r) return iris_fail(IRIS_ERR_NOMEM, "letterbox: out of memory for %dx%d", src->w, src->h);
+    /* the same floats as converting the photo to u / 255 first, row by row */
+    st = resample_div(src->data, NULL, src->w, src->h, c, lb.new_w, lb.new_h, mode, r, NULL, 255.f);
     if (st) {
         free(r);
         return st;
