@@ -152,7 +152,7 @@ typedef enum iris_resize_mode {
     IRIS_RESIZE_DARKNET,
     /* PIL Image.resize(BICUBIC) on 8-bit images, as Hugging Face's CLIP/LLaVA image processors
        call it: Keys cubic with a = -0.5 widened by the scale when shrinking (antialiased),
-       22-bit fixed-point weights, the horizontal pass rounded to u8 before the vertical one.
+       22-bit fixed-point weights, two passes rounded to u8 in Pillow 13's order.
        u8 results equal Pillow's exactly; for f32 buffers the same weights in float. */
     IRIS_RESIZE_PIL_BICUBIC,
 } iris_resize_mode;

@@ -206,7 +206,8 @@ static void pil_pass(const uint8_t *src, uint8_t *dst, const taps *t, const doub
         }
 }
 
-/* Pillow resizes horizontally first (when the width changes) into a u8 image, then vertically. */
+/* Pillow (13) runs the horizontal pass first, rounding it to u8, unless the height shrinks by more
+   than twice as many pixels as the width does (older Pillows always go horizontal first). */
 static iris_status pil_resize_u8(const iris_image *src, iris_image *dst) {
     int sw = src->w, sh = src->h, dw = dst->w, dh = dst->h, c = src->c;
     taps tx = {0}, ty = {0};
@@ -214,19 +215,25 @@ static iris_status pil_resize_u8(const iris_image *src, iris_image *dst) {
     uint8_t *tmp = NULL;
     iris_status st = IRIS_ERR_NOMEM;
     if (taps_pil(&tx, sw, dw, &wx) || taps_pil(&ty, sh, dh, &wy)) goto done;
-    const uint8_t *rows = src->data;
-    if (dw != sw) {
-        if (!(tmp = malloc((size_t)sh * dw * c))) goto done;
-        for (int ch = 0; ch < c; ch++)
-            pil_pass(src->data + ch, tmp + ch, &tx, wx, dw, sh, (size_t)c, (size_t)sw * c, (size_t)c, (size_t)dw * c);
-        rows = tmp;
+    int both = dw != sw && dh != sh, v_first = both && sh - dh > 0 && sh - dh > 2 * (sw - dw);
+    if (!(tmp = malloc(v_first ? (size_t)dh * sw * c : (size_t)sh * dw * c))) goto done;
+    const size_t C = (size_t)c;
+    for (int ch = 0; ch < c; ch++) {
+        if (!both && dw != sw) /* rows only */
+            pil_pass(src->data + ch, dst->data + ch, &tx, wx, dw, sh, C, (size_t)sw * c, C, (size_t)dw * c);
+        else if (!both && dh != sh) /* columns only */
+            pil_pass(src->data + ch, dst->data + ch, &ty, wy, dh, sw, (size_t)sw * c, C, (size_t)sw * c, C);
+        else if (!both)
+            continue;
+        else if (v_first) {
+            pil_pass(src->data + ch, tmp + ch, &ty, wy, dh, sw, (size_t)sw * c, C, (size_t)sw * c, C);
+            pil_pass(tmp + ch, dst->data + ch, &tx, wx, dw, dh, C, (size_t)sw * c, C, (size_t)dw * c);
+        } else {
+            pil_pass(src->data + ch, tmp + ch, &tx, wx, dw, sh, C, (size_t)sw * c, C, (size_t)dw * c);
+            pil_pass(tmp + ch, dst->data + ch, &ty, wy, dh, dw, (size_t)dw * c, C, (size_t)dw * c, C);
+        }
     }
-    if (dh != sh) {
-        for (int ch = 0; ch < c; ch++)
-            pil_pass(rows + ch, dst->data + ch, &ty, wy, dh, dw, (size_t)dw * c, (size_t)c, (size_t)dw * c, (size_t)c);
-    } else {
-        memcpy(dst->data, rows, (size_t)dh * dw * c);
-    }
+    if (dw == sw && dh == sh) memcpy(dst->data, src->data, (size_t)dh * dw * c);
     st = IRIS_OK;
 done:
     free(tmp);
