@@ -233,3 +233,31 @@ TEST(llava_mmproj_hostile_files) {
     unlink(path);
     CHECK(iris_llava_vision_load(&v, "tests/ref/llava/no_such.gguf", NULL) != IRIS_OK && v == NULL);
 }
+
+/* Pillow 13's Image.resize(BICUBIC) on random u8 images (shrinking, growing, mixed, both pass
+   orders): exact, as the fixed-point arithmetic is reproduced. */
+TEST(image_resize_pil_bicubic_matches_pillow) {
+    iris_safetensors *st = test_ref("llava/pil_bicubic.safetensors");
+    if (!st) return;
+    for (int i = 0; i < 8; i++) {
+        char sn[16], dn[16];
+        snprintf(sn, sizeof sn, "src%d", i);
+        snprintf(dn, sizeof dn, "dst%d", i);
+        iris_tensor *s = NULL, *d = NULL;
+        CHECK_OK(iris_safetensors_get(st, sn, &s));
+        CHECK_OK(iris_safetensors_get(st, dn, &d));
+        if (s && d && s->dtype == IRIS_U8 && d->dtype == IRIS_U8) {
+            iris_image src = {(int)s->ne[1], (int)s->ne[0], 3, (uint8_t *)s->data, 0, NULL}, out;
+            CHECK_OK(iris_image_resize(&out, &src, (int)d->ne[1], (int)d->ne[0], IRIS_RESIZE_PIL_BICUBIC));
+            if (out.data) {
+                size_t n = (size_t)out.w * out.h * 3, off = 0;
+                for (size_t k = 0; k < n; k++) off += out.data[k] != ((const uint8_t *)d->data)[k];
+                CHECK_MSG(off == 0, "case %d (%dx%d -> %dx%d): %zu of %zu values differ", i, src.w, src.h, out.w,
+                          out.h, off, n);
+            }
+            iris_image_free(&out);
+        }
+        iris_tensor_free(s);
+        iris_tensor_free(d);
+    }
+}

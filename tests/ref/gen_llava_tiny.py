@@ -201,8 +201,23 @@ def run(name, model, cfg, processor, images, voc):
     mmproj(os.path.join(OUT, name + "_mmproj.gguf"), model, cfg, False, name == "llava16")
 
 
+def pil_bicubic():
+    # Pillow's u8 bicubic resizes (both pass orders, up, down, mixed) for IRIS_RESIZE_PIL_BICUBIC
+    rng = np.random.default_rng(21)
+    sizes = [(40, 28, 32, 32), (20, 36, 32, 32), (37, 23, 11, 50), (19, 39, 10, 6), (36, 29, 10, 7),
+             (25, 25, 30, 30), (64, 16, 64, 31), (9, 40, 30, 40)]
+    out = {}
+    for i, (w, h, W, H) in enumerate(sizes):
+        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        out["src%d" % i] = a
+        out["dst%d" % i] = np.array(Image.fromarray(a).resize((W, H), Image.BICUBIC))
+    import PIL
+    refio.save(os.path.join(OUT, "pil_bicubic.safetensors"), out, {"pillow": PIL.__version__})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    pil_bicubic()
     photo = Image.open(os.path.join(SHARED, "images", "dog.jpg")).convert("RGB")
     images = {}
     for iname, (w, h) in IMAGES.items():
