@@ -176,6 +176,11 @@ typedef enum iris_resize_mode {
        aligned (scale (in-1)/(out-1)), rows then columns; reproduces darknet's
        float results bit for bit. */
     IRIS_RESIZE_DARKNET,
+    /* PIL Image.resize(BICUBIC) on 8-bit images, as Hugging Face's CLIP/LLaVA image processors
+       call it: Keys cubic with a = -0.5 widened by the scale when shrinking (antialiased),
+       22-bit fixed-point weights, two passes rounded to u8 in Pillow 13's order.
+       u8 results equal Pillow's exactly; for f32 buffers the same weights in float. */
+    IRIS_RESIZE_PIL_BICUBIC,
 } iris_resize_mode;
 
 /* Interleaved float buffers: src sh x sw x c, dst dh x dw x c (c >= 1). */

@@ -1,7 +1,7 @@
 /* image_resize.c - resizing, cropping, letterboxing and normalising images for networks.
 
    Each resize mode copies the arithmetic of the tool a model was trained
-   or tested with (PyTorch, OpenCV, darknet), because a network's outputs
+   or tested with (PyTorch, OpenCV, darknet, PIL), because a network's outputs
    move when its input pixels move by one level. All modes are separable:
    every output column is a weighted sum of source columns ("taps"), then
    every output row a weighted sum of those rows, accumulated in float in
@@ -145,6 +145,105 @@ static int taps_darknet(taps *t, int in, int out, int rows) {
     return 0;
 }
 
+/* Pillow's precompute_coeffs with its bicubic filter (a = -0.5, support 2 widened by the scale when
+   shrinking): weights in double, normalised per output, kept as float here and as Pillow's 22-bit
+   fixed point by the u8 path below. */
+static double pil_cubic(double x) {
+    const double a = -0.5;
+    if (x < 0) x = -x;
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0;
+}
+
+static int taps_pil(taps *t, int in, int out, double **wd) {
+    double scale = (double)in / out, fs = scale < 1 ? 1 : scale, support = 2 * fs;
+    int ksize = (int)ceil(support) * 2 + 1;
+    if (taps_alloc(t, out, (size_t)out * ksize)) return -1;
+    double *w = malloc((size_t)out * ksize * sizeof *w);
+    if (!w) {
+        taps_free(t);
+        return -1;
+    }
+    int n = 0;
+    for (int i = 0; i < out; i++) {
+        double center = (i + 0.5) * scale, ww = 0;
+        int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
+        if (lo < 0) lo = 0;
+        if (hi > in) hi = in;
+        t->start[i] = n;
+        for (int x = lo; x < hi; x++) {
+            w[n + x - lo] = pil_cubic((x - center + 0.5) / fs);
+            ww += w[n + x - lo];
+        }
+        for (int x = lo; x < hi; x++, n++) {
+            if (ww != 0) w[n] /= ww;
+            t->idx[n] = x;
+            t->w[n] = (float)w[n];
+        }
+    }
+    t->start[out] = n;
+    if (wd) *wd = w;
+    else free(w);
+    return 0;
+}
+
+#define PIL_BITS 22 /* Pillow's PRECISION_BITS for 8-bit images: 32 - 8 - 2 */
+
+/* One axis of Pillow's ImagingResample for u8: n lines of len samples (stride between samples
+   `step`, between lines `lstride`), each output sample = clip8(sum of fixed-point weight * input). */
+static void pil_pass(const uint8_t *src, uint8_t *dst, const taps *t, const double *w, int out, int n, size_t step,
+                     size_t lstride, size_t dstep, size_t dlstride) {
+    for (int l = 0; l < n; l++)
+        for (int i = 0; i < out; i++) {
+            int ss = 1 << (PIL_BITS - 1);
+            for (int k = t->start[i]; k < t->start[i + 1]; k++) {
+                int kk = w[k] < 0 ? (int)(-0.5 + w[k] * (1 << PIL_BITS)) : (int)(0.5 + w[k] * (1 << PIL_BITS));
+                ss += src[(size_t)l * lstride + (size_t)t->idx[k] * step] * kk;
+            }
+            int v = ss >> PIL_BITS;
+            dst[(size_t)l * dlstride + (size_t)i * dstep] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+}
+
+/* Pillow (13) runs the horizontal pass first, rounding it to u8, unless the height shrinks by more
+   than twice as many pixels as the width does (older Pillows always go horizontal first). */
+static iris_status pil_resize_u8(const iris_image *src, iris_image *dst) {
+    int sw = src->w, sh = src->h, dw = dst->w, dh = dst->h, c = src->c;
+    taps tx = {0}, ty = {0};
+    double *wx = NULL, *wy = NULL;
+    uint8_t *tmp = NULL;
+    iris_status st = IRIS_ERR_NOMEM;
+    if (taps_pil(&tx, sw, dw, &wx) || taps_pil(&ty, sh, dh, &wy)) goto done;
+    int both = dw != sw && dh != sh, v_first = both && sh - dh > 0 && sh - dh > 2 * (sw - dw);
+    if (!(tmp = malloc(v_first ? (size_t)dh * sw * c : (size_t)sh * dw * c))) goto done;
+    const size_t C = (size_t)c;
+    for (int ch = 0; ch < c; ch++) {
+        if (!both && dw != sw) /* rows only */
+            pil_pass(src->data + ch, dst->data + ch, &tx, wx, dw, sh, C, (size_t)sw * c, C, (size_t)dw * c);
+        else if (!both && dh != sh) /* columns only */
+            pil_pass(src->data + ch, dst->data + ch, &ty, wy, dh, sw, (size_t)sw * c, C, (size_t)sw * c, C);
+        else if (!both)
+            continue;
+        else if (v_first) {
+            pil_pass(src->data + ch, tmp + ch, &ty, wy, dh, sw, (size_t)sw * c, C, (size_t)sw * c, C);
+            pil_pass(tmp + ch, dst->data + ch, &tx, wx, dw, dh, C, (size_t)sw * c, C, (size_t)dw * c);
+        } else {
+            pil_pass(src->data + ch, tmp + ch, &tx, wx, dw, sh, C, (size_t)sw * c, C, (size_t)dw * c);
+            pil_pass(tmp + ch, dst->data + ch, &ty, wy, dh, dw, (size_t)dw * c, C, (size_t)dw * c, C);
+        }
+    }
+    if (dw == sw && dh == sh) memcpy(dst->data, src->data, (size_t)dh * dw * c);
+    st = IRIS_OK;
+done:
+    free(tmp);
+    free(wx);
+    free(wy);
+    taps_free(&tx);
+    taps_free(&ty);
+    return st ? iris_fail(st, "resize: out of memory for %dx%d -> %dx%d", sw, sh, dw, dh) : IRIS_OK;
+}
+
 static double cv_scale(int in, int out) { return 1. / ((double)out / in); }
 
 static int make_taps(taps *t, int in, int out, iris_resize_mode mode, int rows) {
@@ -153,6 +252,7 @@ static int make_taps(taps *t, int in, int out, iris_resize_mode mode, int rows) 
     case IRIS_RESIZE_BICUBIC: return taps_cubic(t, in, out);
     case IRIS_RESIZE_AREA: return taps_area(t, in, out, cv_scale(in, out));
     case IRIS_RESIZE_DARKNET: return taps_darknet(t, in, out, rows);
+    case IRIS_RESIZE_PIL_BICUBIC: return taps_pil(t, in, out, NULL);
     }
     return -1;
 }
@@ -160,7 +260,7 @@ static int make_taps(taps *t, int in, int out, iris_resize_mode mode, int rows) 
 static iris_status check_dims(const char *what, int sw, int sh, int c, int dw, int dh, iris_resize_mode mode) {
     if (sw < 1 || sh < 1 || dw < 1 || dh < 1 || c < 1)
         return iris_fail(IRIS_ERR_ARG, "%s: bad size %dx%d -> %dx%d (%d channels)", what, sw, sh, dw, dh, c);
-    if ((unsigned)mode > IRIS_RESIZE_DARKNET) return iris_fail(IRIS_ERR_ARG, "%s: unknown resize mode %d", what, (int)mode);
+    if ((unsigned)mode > IRIS_RESIZE_PIL_BICUBIC) return iris_fail(IRIS_ERR_ARG, "%s: unknown resize mode %d", what, (int)mode);
     /* keep every index product well inside size_t and int */
     const long long lim = 1ll << 24;
     if (sw > lim || sh > lim || dw > lim || dh > lim || c > 4096 || (long long)sh * dw * c > (1ll << 40) ||
@@ -289,7 +389,8 @@ iris_status iris_image_resize(iris_image *dst, const iris_image *src, int dw, in
             return IRIS_OK;
         }
     }
-    st = resample(src->data, NULL, src->w, src->h, src->c, dw, dh, mode, NULL, dst->data);
+    if (mode == IRIS_RESIZE_PIL_BICUBIC) st = pil_resize_u8(src, dst);
+    else st = resample(src->data, NULL, src->w, src->h, src->c, dw, dh, mode, NULL, dst->data);
     if (st) iris_image_free(dst);
     return st;
 }
