@@ -247,7 +247,7 @@ TEST(image_resize_pil_bicubic_matches_pillow) {
         CHECK_OK(iris_safetensors_get(st, sn, &s));
         CHECK_OK(iris_safetensors_get(st, dn, &d));
         if (s && d && s->dtype == IRIS_U8 && d->dtype == IRIS_U8) {
-            iris_image src = {(int)s->ne[1], (int)s->ne[0], 3, (uint8_t *)s->data, 0, NULL}, out;
+            iris_image src = {.w = (int)s->ne[1], .h = (int)s->ne[0], .c = 3, .data = (uint8_t *)s->data}, out;
             CHECK_OK(iris_image_resize(&out, &src, (int)d->ne[1], (int)d->ne[0], IRIS_RESIZE_PIL_BICUBIC));
             if (out.data) {
                 size_t n = (size_t)out.w * out.h * 3, off = 0;
