@@ -1,7 +1,9 @@
 /* bench_conv.c - 3x3 stride-1 convolutions of Stable Diffusion's UNet and VAE: the direct
    (im2col-free GEMM) path against Winograd F(4x4, 3x3), in the same process, interleaved.
 
-       make CUDA=0 bin/bench_conv && nice -n 10 ./bin/bench_conv [reps, default 7] [threads, default 2]
+       make CUDA=0 bin/bench_conv && nice -n 10 ./bin/bench_conv [reps, default 7] [threads, default 2] [filter]
+
+   filter: run only the shapes whose name contains it (e.g. "vae", "@16").
 
    F16 weights as in the checkpoints, bias, padding 1. GFLOP/s count the direct convolution's
    2*O*C*9*Ho*Wo*N for both paths, so their ratio is the speed-up; each figure is the median of
@@ -63,6 +65,7 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 7, nth = argc > 2 ? atoi(argv[2]) : 2;
     if (reps < 1) reps = 7;
     if (nth < 1) nth = 2;
+    const char *filter = argc > 3 ? argv[3] : NULL;
     iris_ctx_params cp = iris_ctx_default_params();
     cp.n_threads = nth;
     iris_ctx *ctx;
@@ -73,6 +76,7 @@ int main(int argc, char **argv) {
     printf("%-24s %8s %10s %10s %7s %9s\n", "shape (f16 weights)", "GFLOP", "direct", "winograd", "ratio", "rel err");
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const conv_case *cc = &cases[i];
+        if (filter && !strstr(cc->name, filter)) continue;
         iris_ctx_reset(ctx);
         int64_t xs[4] = {cc->N, cc->C, cc->H, cc->W}, ws[4] = {cc->O, cc->C, 3, 3}, bs[1] = {cc->O};
         int64_t nx = cc->N * cc->C * cc->H * cc->W, nw = cc->O * cc->C * 9, ny = cc->N * cc->O * cc->H * cc->W;

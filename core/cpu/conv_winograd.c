@@ -186,7 +186,6 @@ typedef struct {
     float alpha;
     int avx512;
     iris_gemm_dims d;
-    int64_t Kp;     /* C rounded up to kc */
     int64_t mo, Mp; /* output channels per block, that rounded up to mr */
     int64_t ldm;    /* row stride of a thread's M blocks */
     int64_t lb;     /* row buffer of the input transform */
@@ -203,11 +202,9 @@ static inline int64_t v_off(const wino_job *j, int64_t c, int64_t t) {
     return b * kc * j->Np + t / nr * kb * nr + c % kc * nr + t % nr;
 }
 
-/* Offset in a U block of (block row r, channel c): the packed-A layout (rows kc apart). */
-static inline int64_t u_off(const wino_job *j, int64_t r, int64_t c) {
-    int64_t kc = j->d.kc;
-    return c / kc * kc * j->Mp + r * kc + c % kc;
-}
+/* Offset in a U block (one K block: channels [c0, c0 + kb), c0 a multiple of kc) of block row r,
+   channel c0 + cl: the packed-A layout, rows kc apart. */
+static inline int64_t u_off(const wino_job *j, int64_t r, int64_t cl) { return r * j->d.kc + cl; }
 
 /* Rows 4*ty - ph + i (i < 6) of channel c of image n into rb (6 rows of lb floats), shifted by pw
    so that tile tx finds its 6 columns at rb[4*tx ...]; zero outside the image. */
@@ -303,11 +300,12 @@ IRIS_AVX512 static void input_avx512(const wino_job *j, int64_t c, int64_t rl, c
     }
 }
 
-/* Kernels of 16 input channels at a time (gathered at stride 9) into U row r. */
-IRIS_AVX512 static void kernel_row_avx512(const wino_job *j, const float *g, int64_t r, float *U) {
+/* Kernels of kb input channels, 16 at a time (gathered at stride 9), into U row r. */
+IRIS_AVX512 static void kernel_row_avx512(const wino_job *j, const float *g, int64_t kb, int64_t r, float *U) {
     const __m512i idx = _mm512_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 135);
-    for (int64_t c0 = 0; c0 < j->C; c0 += 16) {
-        __mmask16 m = lanes(j->C - c0);
+    const int64_t us = j->Mp * j->d.kc;
+    for (int64_t c0 = 0; c0 < kb; c0 += 16) {
+        __mmask16 m = lanes(kb - c0);
         __m512 gv[9], t[18], u[6];
         for (int k = 0; k < 9; k++) gv[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, g + 9 * c0 + k, 4);
         for (int jj = 0; jj < 3; jj++) {
@@ -318,7 +316,10 @@ IRIS_AVX512 static void kernel_row_avx512(const wino_job *j, const float *g, int
         float *dst = U + u_off(j, r, c0);
         for (int a = 0; a < 6; a++) {
             G3(__m512, t[a * 3], t[a * 3 + 1], t[a * 3 + 2], u);
-            for (int b = 0; b < 6; b++) _mm512_mask_storeu_ps(dst + (a * 6 + b) * j->Mp * j->Kp, m, u[b]);
+            if (m == 0xFFFF)
+                for (int b = 0; b < 6; b++) _mm512_store_ps(dst + (a * 6 + b) * us, u[b]);
+            else
+                for (int b = 0; b < 6; b++) _mm512_mask_storeu_ps(dst + (a * 6 + b) * us, m, u[b]);
         }
     }
 }
@@ -394,31 +395,31 @@ static void input_rows(void *arg, int64_t begin, int64_t end, int tid) {
 
 /* ---- a block of output channels: its kernels, 36 GEMMs, the output transform ---- */
 
-static void kernels(const wino_job *j, int64_t o0, int64_t m, float *U, float *wrow) {
+/* Kernels of output channels [o0, o0 + m) over input channels [c0, c0 + kb) into U (36 packed A
+   blocks of Mp x kc); rows past m zero. */
+static void kernels(const wino_job *j, int64_t o0, int64_t m, int64_t c0, int64_t kb, float *U, float *wrow) {
+    const int64_t us = j->Mp * j->d.kc;
     for (int64_t r = 0; r < j->Mp; r++) {
         if (r >= m) { /* padding rows of the last register tile */
-            for (int xi = 0; xi < XI; xi++)
-                for (int64_t c0 = 0; c0 < j->C; c0 += j->d.kc)
-                    memset(U + xi * j->Mp * j->Kp + u_off(j, r, c0), 0,
-                           (size_t)min64(j->d.kc, j->C - c0) * sizeof(float));
+            for (int xi = 0; xi < XI; xi++) memset(U + xi * us + u_off(j, r, 0), 0, (size_t)kb * sizeof(float));
             continue;
         }
-        const float *g = (const float *)(j->w + (o0 + r) * j->ldw);
+        const char *src = j->w + (o0 + r) * j->ldw + iris_row_bytes(j->wt, 9 * c0);
+        const float *g = (const float *)src;
         if (j->wt != IRIS_F32) {
-            iris_cpu_to_f32(j->wt, j->w + (o0 + r) * j->ldw, wrow, 9 * j->C);
+            iris_cpu_to_f32(j->wt, src, wrow, 9 * kb);
             g = wrow;
         }
 #ifdef IRIS_X86
         if (j->avx512) {
-            kernel_row_avx512(j, g, r, U);
+            kernel_row_avx512(j, g, kb, r, U);
             continue;
         }
 #endif
-        for (int64_t c = 0; c < j->C; c++) {
+        for (int64_t c = 0; c < kb; c++) {
             float u[36];
             kernel_c(g + 9 * c, u);
-            int64_t off = u_off(j, r, c);
-            for (int xi = 0; xi < XI; xi++) U[xi * j->Mp * j->Kp + off] = u[xi];
+            for (int xi = 0; xi < XI; xi++) U[xi * us + u_off(j, r, c)] = u[xi];
         }
     }
 }
@@ -448,10 +449,15 @@ static void blocks(void *arg, int64_t begin, int64_t end, int tid) {
     float *U = (float *)s, *M = (float *)(s + j->u_bytes), *wrow = (float *)(s + j->u_bytes + j->m_bytes);
     for (int64_t it = begin; it < end; it++) {
         int64_t o0 = it * j->mo, m = min64(j->mo, j->O - o0);
-        kernels(j, o0, m, U, wrow);
-        for (int xi = 0; xi < XI; xi++)
-            iris_cpu_sgemm_packed(m, j->Tc, j->C, U + xi * j->Mp * j->Kp, j->Mp, 0, j->V + xi * j->vstride, j->Np, 0,
-                                  M + xi * j->mo * j->ldm, j->ldm);
+        /* a K block at a time, so that the transformed kernels (36 x Mp x kc) are used from L2 */
+        for (int64_t c0 = 0; c0 < j->C; c0 += j->d.kc) {
+            int64_t kb = min64(j->d.kc, j->C - c0);
+            kernels(j, o0, m, c0, kb, U, wrow);
+            for (int xi = 0; xi < XI; xi++)
+                (c0 ? iris_cpu_sgemm_packed_add : iris_cpu_sgemm_packed)(
+                    m, j->Tc, kb, U + xi * j->Mp * j->d.kc, j->Mp, 0, j->V + xi * j->vstride + c0 * j->Np, j->Np, 0,
+                    M + xi * j->mo * j->ldm, j->ldm);
+        }
         for (int64_t r = 0; r < m; r++) {
             int64_t o = o0 + r;
             for (int64_t rl = 0; rl < j->nR; rl++) {
@@ -502,7 +508,6 @@ iris_status iris_cpu_conv2d_winograd(iris_cpu *cpu, const iris_op_call *c, const
     j->tw = ceil_div(j->Wo, 4);
     j->d = iris_cpu_gemm_dims();
     j->avx512 = iris_cpu_simd() >= IRIS_SIMD_AVX512 && j->d.nr == 32;
-    j->Kp = round_up(j->C, j->d.kc);
     int nth = cpu->n_threads;
     int64_t n_tiles = ceil_div(j->O, j->d.mr), per = pick_block(n_tiles, nth), n_blocks = ceil_div(n_tiles, per);
     j->mo = min64(j->O, per * j->d.mr);
@@ -517,9 +522,9 @@ iris_status iris_cpu_conv2d_winograd(iris_cpu *cpu, const iris_op_call *c, const
     j->vstride = j->C * np_max;
     j->ldm = round_up(rows * j->tw, 16);
     j->lb = 4 * round_up(j->tw, 16) + 80;
-    j->u_bytes = align64((size_t)(XI * j->Mp * j->Kp) * sizeof(float));
+    j->u_bytes = align64((size_t)(XI * j->Mp * j->d.kc) * sizeof(float));
     j->m_bytes = align64((size_t)(XI * j->mo * j->ldm) * sizeof(float));
-    size_t blk = j->u_bytes + j->m_bytes + align64((size_t)(9 * j->C + 16) * sizeof(float));
+    size_t blk = j->u_bytes + j->m_bytes + align64((size_t)(9 * j->d.kc + 16) * sizeof(float));
     size_t in = align64((size_t)(6 * j->lb) * sizeof(float));
     j->priv = blk > in ? blk : in;
     size_t v_bytes = (size_t)(XI * j->vstride) * sizeof(float);

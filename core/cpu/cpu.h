@@ -105,6 +105,10 @@ void iris_cpu_gemm_pack_a(int64_t M, int64_t K, const float *A, int64_t lda, flo
    (Np padded columns); m0 is a multiple of mr and n0 of nr. */
 void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
                            const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc);
+/* The same adding the product to C, for a K cut over several calls (Winograd's kernels are
+   transformed a K block at a time, so that they are used while in L2). */
+void iris_cpu_sgemm_packed_add(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
+                               const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc);
 /* The same with A unpacked (m x K, lda), packed a panel at a time into `work`
    (iris_cpu_sgemm_packed_b_work_bytes(K) bytes): for weights used by too few columns to repay packing
    them whole. */
