@@ -42,6 +42,9 @@
 #define V_BYTES (12 << 20) /* transformed input per chunk: in L3 with room for the kernels */
 #define MAX_BLOCKS 4       /* register-tile rows (mr) per block of output channels */
 #define XI 36
+/* The 36 planes of U, V and M are a cache line more than a round size apart: the transforms
+   touch all 36 at once, and at multiples of 4 KiB those accesses would share one L1 set. */
+#define PLANE_SKEW 16
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -188,11 +191,12 @@ typedef struct {
     iris_gemm_dims d;
     int64_t mo, Mp; /* output channels per block, that rounded up to mr */
     int64_t ldm;    /* row stride of a thread's M blocks */
+    int64_t ustride, mstride; /* floats between the 36 planes of U and of M */
     int64_t lb;     /* row buffer of the input transform */
     size_t u_bytes, m_bytes, priv;
     /* the current chunk: tile rows [R0, R0 + nR) of all images (R = n * th + ty) */
     int64_t R0, nR, Tc, Np;
-    float *V; /* 36 blocks vstride floats apart, each C x Np in the packed B layout */
+    float *V; /* 36 planes vstride floats apart, each C x Np in the packed B layout */
     int64_t vstride;
 } wino_job;
 
@@ -276,6 +280,7 @@ IRIS_AVX512 static void input_avx512(const wino_job *j, int64_t c, int64_t rl, c
     float *vrow = j->V + c / kc * kc * j->Np + c % kc * 32;
     for (int64_t tx0 = 0; tx0 < j->tw; tx0 += 16) {
         __m512 h[36]; /* h[i * 6 + k]: row i of the 16 tiles after B^T along it */
+        _Pragma("GCC unroll 9")
         for (int i = 0; i < 6; i++) {
             const float *s = rb + i * lb + 4 * tx0;
             __m512 a = _mm512_loadu_ps(s), b = _mm512_loadu_ps(s + 16), cc = _mm512_loadu_ps(s + 32),
@@ -292,9 +297,11 @@ IRIS_AVX512 static void input_avx512(const wino_job *j, int64_t c, int64_t rl, c
         }
         __mmask16 m = lanes(j->tw - tx0);
         int64_t t = rl * j->tw + tx0;
+        _Pragma("GCC unroll 9")
         for (int k = 0; k < 6; k++) {
             __m512 r[6];
             BT6(__m512, h[k], h[6 + k], h[12 + k], h[18 + k], h[24 + k], h[30 + k], r);
+            _Pragma("GCC unroll 9")
             for (int a = 0; a < 6; a++) store_v(vrow + (a * 6 + k) * j->vstride, t, kb, r[a], m);
         }
     }
@@ -303,22 +310,28 @@ IRIS_AVX512 static void input_avx512(const wino_job *j, int64_t c, int64_t rl, c
 /* Kernels of kb input channels, 16 at a time (gathered at stride 9), into U row r. */
 IRIS_AVX512 static void kernel_row_avx512(const wino_job *j, const float *g, int64_t kb, int64_t r, float *U) {
     const __m512i idx = _mm512_setr_epi32(0, 9, 18, 27, 36, 45, 54, 63, 72, 81, 90, 99, 108, 117, 126, 135);
-    const int64_t us = j->Mp * j->d.kc;
+    const int64_t us = j->ustride;
     for (int64_t c0 = 0; c0 < kb; c0 += 16) {
         __mmask16 m = lanes(kb - c0);
         __m512 gv[9], t[18], u[6];
+        _Pragma("GCC unroll 9")
         for (int k = 0; k < 9; k++) gv[k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, g + 9 * c0 + k, 4);
+        _Pragma("GCC unroll 9")
         for (int jj = 0; jj < 3; jj++) {
             __m512 q[6];
             G3(__m512, gv[jj], gv[3 + jj], gv[6 + jj], q);
+            _Pragma("GCC unroll 9")
             for (int a = 0; a < 6; a++) t[a * 3 + jj] = q[a];
         }
         float *dst = U + u_off(j, r, c0);
+        _Pragma("GCC unroll 9")
         for (int a = 0; a < 6; a++) {
             G3(__m512, t[a * 3], t[a * 3 + 1], t[a * 3 + 2], u);
             if (m == 0xFFFF)
+                _Pragma("GCC unroll 9")
                 for (int b = 0; b < 6; b++) _mm512_store_ps(dst + (a * 6 + b) * us, u[b]);
             else
+                _Pragma("GCC unroll 9")
                 for (int b = 0; b < 6; b++) _mm512_mask_storeu_ps(dst + (a * 6 + b) * us, m, u[b]);
         }
     }
@@ -330,20 +343,24 @@ IRIS_AVX512 static void kernel_row_avx512(const wino_job *j, const float *g, int
 IRIS_AVX512 static void output_avx512(const wino_job *j, const float *M, int64_t r, int64_t o, int64_t rl) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    int64_t R = j->R0 + rl, n = R / j->th, ty = R % j->th, xs = j->mo * j->ldm;
+    int64_t R = j->R0 + rl, n = R / j->th, ty = R % j->th, xs = j->mstride;
     const float *mrow = M + r * j->ldm + rl * j->tw;
     __m512 bias = _mm512_set1_ps(j->bias ? j->bias[o] : 0.0f);
     int res_flat = j->res && j->rs[3] == 1;
     for (int64_t tx0 = 0; tx0 < j->tw; tx0 += 16) {
         __mmask16 m = lanes(j->tw - tx0);
         __m512 s[24];
+        _Pragma("GCC unroll 9")
         for (int b = 0; b < 6; b++) {
             __m512 v[6], q[4];
+            _Pragma("GCC unroll 9")
             for (int a = 0; a < 6; a++) v[a] = _mm512_maskz_loadu_ps(m, mrow + (a * 6 + b) * xs + tx0);
             AT4(__m512, v[0], v[1], v[2], v[3], v[4], v[5], q);
+            _Pragma("GCC unroll 9")
             for (int jj = 0; jj < 4; jj++) s[jj * 6 + b] = q[jj];
         }
         int64_t wo0 = 4 * tx0, nv = min64(64, j->Wo - wo0);
+        _Pragma("GCC unroll 9")
         for (int jj = 0; jj < 4; jj++) {
             int64_t ho = 4 * ty + jj;
             if (ho >= j->Ho) break;
@@ -398,7 +415,7 @@ static void input_rows(void *arg, int64_t begin, int64_t end, int tid) {
 /* Kernels of output channels [o0, o0 + m) over input channels [c0, c0 + kb) into U (36 packed A
    blocks of Mp x kc); rows past m zero. */
 static void kernels(const wino_job *j, int64_t o0, int64_t m, int64_t c0, int64_t kb, float *U, float *wrow) {
-    const int64_t us = j->Mp * j->d.kc;
+    const int64_t us = j->ustride;
     for (int64_t r = 0; r < j->Mp; r++) {
         if (r >= m) { /* padding rows of the last register tile */
             for (int xi = 0; xi < XI; xi++) memset(U + xi * us + u_off(j, r, 0), 0, (size_t)kb * sizeof(float));
@@ -425,7 +442,7 @@ static void kernels(const wino_job *j, int64_t o0, int64_t m, int64_t c0, int64_
 }
 
 static void output_c(const wino_job *j, const float *M, int64_t r, int64_t o, int64_t rl) {
-    int64_t R = j->R0 + rl, n = R / j->th, ty = R % j->th, xs = j->mo * j->ldm;
+    int64_t R = j->R0 + rl, n = R / j->th, ty = R % j->th, xs = j->mstride;
     float b = j->bias ? j->bias[o] : 0.0f;
     for (int64_t tx = 0; tx < j->tw; tx++) {
         float mt[36], ot[16];
@@ -455,8 +472,8 @@ static void blocks(void *arg, int64_t begin, int64_t end, int tid) {
             kernels(j, o0, m, c0, kb, U, wrow);
             for (int xi = 0; xi < XI; xi++)
                 (c0 ? iris_cpu_sgemm_packed_add : iris_cpu_sgemm_packed)(
-                    m, j->Tc, kb, U + xi * j->Mp * j->d.kc, j->Mp, 0, j->V + xi * j->vstride + c0 * j->Np, j->Np, 0,
-                    M + xi * j->mo * j->ldm, j->ldm);
+                    m, j->Tc, kb, U + xi * j->ustride, j->Mp, 0, j->V + xi * j->vstride + c0 * j->Np, j->Np, 0,
+                    M + xi * j->mstride, j->ldm);
         }
         for (int64_t r = 0; r < m; r++) {
             int64_t o = o0 + r;
@@ -519,11 +536,13 @@ iris_status iris_cpu_conv2d_winograd(iris_cpu *cpu, const iris_op_call *c, const
     int64_t n_chunks = ceil_div(NR, min64(rows, NR));
     rows = ceil_div(NR, n_chunks);
     int64_t np_max = round_up(rows * j->tw, j->d.nr);
-    j->vstride = j->C * np_max;
+    j->vstride = j->C * np_max + PLANE_SKEW;
     j->ldm = round_up(rows * j->tw, 16);
     j->lb = 4 * round_up(j->tw, 16) + 80;
-    j->u_bytes = align64((size_t)(XI * j->Mp * j->d.kc) * sizeof(float));
-    j->m_bytes = align64((size_t)(XI * j->mo * j->ldm) * sizeof(float));
+    j->ustride = j->Mp * j->d.kc + PLANE_SKEW;
+    j->mstride = j->mo * j->ldm + PLANE_SKEW;
+    j->u_bytes = align64((size_t)(XI * j->ustride) * sizeof(float));
+    j->m_bytes = align64((size_t)(XI * j->mstride) * sizeof(float));
     size_t blk = j->u_bytes + j->m_bytes + align64((size_t)(9 * j->d.kc + 16) * sizeof(float));
     size_t in = align64((size_t)(6 * j->lb) * sizeof(float));
     j->priv = blk > in ? blk : in;
