@@ -3,7 +3,8 @@
 
        make CUDA=0 bin/bench_conv && nice -n 10 ./bin/bench_conv [reps, default 7] [threads, default 2] [filter]
 
-   filter: run only the shapes whose name contains it (e.g. "vae", "@16").
+   filter: run only the shapes whose name contains it (e.g. "vae", "@16"); a fourth argument
+   "winograd" or "direct" times that path alone (for profiling; the other column reads 0).
 
    F16 weights as in the checkpoints, bias, padding 1. GFLOP/s count the direct convolution's
    2*O*C*9*Ho*Wo*N for both paths, so their ratio is the speed-up; each figure is the median of
@@ -43,6 +44,8 @@ static const conv_case cases[] = {
     {"unet 1280 @16 (b2)", 2, 1280, 16, 16, 1280},
     {"unet 1280 @8 (b2)", 2, 1280, 8, 8, 1280},
     {"unet 1280 @4 (b2)", 2, 1280, 4, 4, 1280},
+    {"unet 640 @16 (b1)", 1, 640, 16, 16, 640},
+    {"unet 1280 @8 (b1)", 1, 1280, 8, 8, 1280},
     {"vae 512 @64", 1, 512, 64, 64, 512},
     {"vae 256 @128", 1, 256, 128, 128, 256},
     {"vae 128 @256", 1, 128, 256, 256, 128},
@@ -65,7 +68,8 @@ int main(int argc, char **argv) {
     int reps = argc > 1 ? atoi(argv[1]) : 7, nth = argc > 2 ? atoi(argv[2]) : 2;
     if (reps < 1) reps = 7;
     if (nth < 1) nth = 2;
-    const char *filter = argc > 3 ? argv[3] : NULL;
+    const char *filter = argc > 3 ? argv[3] : NULL, *only = argc > 4 ? argv[4] : "";
+    int do_direct = strcmp(only, "winograd") != 0, do_wino = strcmp(only, "direct") != 0;
     iris_ctx_params cp = iris_ctx_default_params();
     cp.n_threads = nth;
     iris_ctx *ctx;
@@ -94,8 +98,8 @@ int main(int argc, char **argv) {
         run(ctx, IRIS_CONV_DIRECT, x, w, b, y0, ny); /* warm-up, and the outputs compared */
         run(ctx, IRIS_CONV_WINOGRAD, x, w, b, y1, ny);
         for (int r = 0; r < reps; r++) {
-            t0[r] = run(ctx, IRIS_CONV_DIRECT, x, w, b, NULL, 0);
-            t1[r] = run(ctx, IRIS_CONV_WINOGRAD, x, w, b, NULL, 0);
+            t0[r] = do_direct ? run(ctx, IRIS_CONV_DIRECT, x, w, b, NULL, 0) : INFINITY;
+            t1[r] = do_wino ? run(ctx, IRIS_CONV_WINOGRAD, x, w, b, NULL, 0) : INFINITY;
         }
         qsort(t0, (size_t)reps, sizeof *t0, cmp_double);
         qsort(t1, (size_t)reps, sizeof *t1, cmp_double);
