@@ -49,6 +49,11 @@ static const conv_case cases[] = {
     {"vae 512 @64", 1, 512, 64, 64, 512},
     {"vae 256 @128", 1, 256, 128, 128, 256},
     {"vae 128 @256", 1, 128, 256, 256, 128},
+    {"unet in 4->320 @32 (b2)", 2, 4, 32, 32, 320},
+    {"unet out 320->4 @32 (b2)", 2, 320, 32, 32, 4},
+    {"vae in 4->512 @32", 1, 4, 32, 32, 512},
+    {"vae out 128->3 @256", 1, 128, 256, 256, 3},
+    {"vae enc in 3->128 @256", 1, 3, 256, 256, 128},
 };
 
 /* One call of conv2d under `mode`; its seconds. The output stays in y_out when asked. */

@@ -86,9 +86,13 @@ int iris_cpu_winograd_wanted(const iris_op_call *c) {
         c->ip[6] != 1)
         return 0;
     if (mode == IRIS_CONV_WINOGRAD) return 1;
-    /* measured on Zen 5 (bench/bench_conv.c): below this the direct path is as fast */
-    int64_t C = x->ne[1], O = w->ne[0], tiles = x->ne[0] * ceil_div(y->ne[2], 4) * ceil_div(y->ne[3], 4);
-    return iris_cpu_simd() >= IRIS_SIMD_AVX512 && C >= 32 && O >= 32 && tiles >= 32;
+    /* Measured on Zen 5 (bench/bench_conv.c, bench_ops.c's ResNet layers), CPU time per call against
+       the direct path: 8 tiles (SD's 1280-channel 8x8 maps at batch 2) gain 1.5x, 16 tiles 1.2-2.3x,
+       more tiles 2.5-4x; 4 tiles lose 1.2-2x (the GEMM has 4 columns, the kernel transform is not
+       repaid), and so do 3 input channels (0.6x: the transforms dominate a GEMM with K = 3). The
+       transforms have no AVX2 version, so AVX-512 only. */
+    int64_t C = x->ne[1], tiles = x->ne[0] * ceil_div(y->ne[2], 4) * ceil_div(y->ne[3], 4);
+    return iris_cpu_simd() >= IRIS_SIMD_AVX512 && C >= 4 && tiles >= 8;
 }
 
 /* ---- the 1-D transforms (the 2-D ones are these along columns, then rows) ---- */
