@@ -390,3 +390,132 @@ TEST(conv_large_map_matches_plain_loop) {
     iris_tensor_free(wt);
     iris_tensor_free(bt);
 }
+
+/* ---- Winograd F(4x4, 3x3) (conv_winograd.c), forced with iris_cpu_conv_select ----
+   Tolerance: the transforms scale a tile by up to ~100 before the channel sum and back after, so
+   f32 Winograd is off by about 1e-5 of the output's scale (bench_conv measures 7e-6..1.1e-5 of
+   max |y| on SD's shapes up to C = 1280; 1e-6 here), against ~1e-6 for the direct sum. The outputs here are
+   O(1), so 1e-4 absolute and relative still fails on any dropped or misplaced tap (>= 1e-3). */
+
+TEST(conv2d_winograd_matches_torch) {
+    int old = iris_cpu_conv_select(IRIS_CONV_WINOGRAD);
+    FOR_PATHS({
+        for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+            run_conv(ctx, &conv_cases[i], 0, what);
+            run_conv(ctx, &conv_cases[i], 1, what);
+        }
+    })
+    iris_cpu_conv_select(old);
+}
+
+typedef struct {
+    int64_t N, C, H, W, O;
+    int ph, pw, ph_end, pw_end;
+    iris_act act;
+    int res, f16, strided;
+} wino_case;
+
+/* float64 reference with end padding, bias, residual and ReLU */
+static void conv3_ref(const float *x, const float *w, const float *b, const float *r, double *y, const wino_case *wc,
+                      int64_t Ho, int64_t Wo) {
+    for (int64_t n = 0; n < wc->N; n++)
+        for (int64_t o = 0; o < wc->O; o++)
+            for (int64_t ho = 0; ho < Ho; ho++)
+                for (int64_t wo = 0; wo < Wo; wo++) {
+                    int64_t yi = ((n * wc->O + o) * Ho + ho) * Wo + wo;
+                    double s = b[o] + (r ? r[yi] : 0);
+                    for (int64_t c = 0; c < wc->C; c++)
+                        for (int i = 0; i < 3; i++) {
+                            int64_t ih = ho - wc->ph + i;
+                            if (ih < 0 || ih >= wc->H) continue;
+                            for (int k = 0; k < 3; k++) {
+                                int64_t iw = wo - wc->pw + k;
+                                if (iw < 0 || iw >= wc->W) continue;
+                                s += (double)w[((o * wc->C + c) * 3 + i) * 3 + k] * x[((n * wc->C + c) * wc->H + ih) * wc->W + iw];
+                            }
+                        }
+                    y[yi] = wc->act == IRIS_ACT_RELU && s < 0 ? 0 : s;
+                }
+}
+
+/* One case on every SIMD path x {1, 2} threads: Winograd against the float64 reference, and for
+   activations the reference has not, against the direct path (same tolerance). */
+static void wino_run(const wino_case *wc) {
+    int64_t Ho = wc->H + 2 * wc->ph + wc->ph_end - 2, Wo = wc->W + 2 * wc->pw + wc->pw_end - 2;
+    int64_t nx = wc->N * wc->C * wc->H * wc->W, nw = wc->O * wc->C * 9, ny = wc->N * wc->O * Ho * Wo;
+    uint32_t seed = (uint32_t)(wc->N * 977 + wc->C * 131 + wc->H * 31 + wc->W * 7 + wc->O);
+    float *x = malloc(sizeof(float) * (size_t)nx), *w = malloc(sizeof(float) * (size_t)nw);
+    float *b = malloc(sizeof(float) * (size_t)wc->O), *r = wc->res ? malloc(sizeof(float) * (size_t)ny) : NULL;
+    float *want = malloc(sizeof(float) * (size_t)ny);
+    double *yd = malloc(sizeof(double) * (size_t)ny);
+    uint16_t *wh = malloc(sizeof(uint16_t) * (size_t)nw);
+    for (int64_t i = 0; i < nx; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < nw; i++) {
+        w[i] = frand(&seed) / sqrtf(9.0f * (float)wc->C);
+        wh[i] = iris_f32_to_f16(w[i]);
+        if (wc->f16) w[i] = iris_f16_to_f32(wh[i]);
+    }
+    for (int64_t i = 0; i < wc->O; i++) b[i] = frand(&seed);
+    for (int64_t i = 0; r && i < ny; i++) r[i] = frand(&seed);
+    conv3_ref(x, w, b, r, yd, wc, Ho, Wo);
+    for (int64_t i = 0; i < ny; i++) want[i] = (float)yd[i];
+    int exact_ref = wc->act == IRIS_ACT_NONE || wc->act == IRIS_ACT_RELU;
+    int old = iris_cpu_conv_select(IRIS_CONV_WINOGRAD);
+    for (int si = 0; si < 3; si++) {
+        set_path(simd_caps[si], IRIS_GEMM_AUTO);
+        for (int th = 1; th <= 2; th++) {
+            iris_ctx *ctx = test_ctx(th);
+            int64_t xs[4] = {wc->N, wc->C, wc->H, wc->W}, ws[4] = {wc->O, wc->C, 3, 3}, bs[1] = {wc->O};
+            int64_t ys[4] = {wc->N, wc->O, Ho, Wo};
+            iris_tensor *xt = iris_ctx_upload(ctx, IRIS_F32, 4, xs, x);
+            iris_tensor *wt = wc->f16 ? iris_ctx_upload(ctx, IRIS_F16, 4, ws, wh) : iris_ctx_upload(ctx, IRIS_F32, 4, ws, w);
+            iris_conv2d_params p = {1, 1, wc->ph, wc->pw, 1, 1, 1, wc->act, 0.1f, NULL, wc->ph_end, wc->pw_end};
+            if (r) p.residual = iris_ctx_upload(ctx, IRIS_F32, 4, ys, r);
+            if (wc->strided) {
+                xt = strided_copy(ctx, xt, 2, 3);
+                if (r) p.residual = strided_copy(ctx, p.residual, 2, 3);
+            }
+            iris_tensor *bt = iris_ctx_upload(ctx, IRIS_F32, 1, bs, b);
+            iris_tensor *y = iris_conv2d(ctx, xt, wt, bt, p);
+            float *got = test_read_f32(y), *direct = NULL;
+            if (!exact_ref) {
+                iris_cpu_conv_select(IRIS_CONV_DIRECT);
+                direct = test_read_f32(iris_conv2d(ctx, xt, wt, bt, p));
+                iris_cpu_conv_select(IRIS_CONV_WINOGRAD);
+            }
+            char msg[192];
+            snprintf(msg, sizeof msg, "winograd %lldx%lldx%lldx%lld O%lld pad %d,%d end %d,%d act %d%s%s%s %s/%dt",
+                     (long long)wc->N, (long long)wc->C, (long long)wc->H, (long long)wc->W, (long long)wc->O, wc->ph,
+                     wc->pw, wc->ph_end, wc->pw_end, (int)wc->act, wc->res ? " res" : "", wc->f16 ? " f16" : "",
+                     wc->strided ? " strided" : "", simd_caps[si] ? simd_caps[si] : "best", th);
+            CHECK_MSG(got && y->ne[2] == Ho && y->ne[3] == Wo, "%s: %s", msg, iris_last_error());
+            if (got && exact_ref) test_close(got, want, ny, 1e-4, 1e-4, __FILE__, __LINE__, msg);
+            if (got && !exact_ref) {
+                CHECK_MSG(direct != NULL, "%s: direct path: %s", msg, iris_last_error());
+                if (direct) test_close(got, direct, ny, 1e-4, 1e-4, __FILE__, __LINE__, msg);
+            }
+            free(got), free(direct);
+        }
+    }
+    restore_path();
+    iris_cpu_conv_select(old);
+    free(x), free(w), free(b), free(r), free(want), free(yd), free(wh);
+}
+
+TEST(conv2d_winograd_matches_float64) {
+    static const wino_case cases[] = {
+        {1, 1, 5, 5, 1, 1, 1, 0, 0, IRIS_ACT_NONE, 0, 0, 0},     /* one channel */
+        {2, 3, 1, 1, 4, 1, 1, 0, 0, IRIS_ACT_NONE, 0, 0, 0},     /* 1x1 maps, batch 2 */
+        {2, 5, 7, 9, 6, 1, 1, 0, 0, IRIS_ACT_RELU, 0, 1, 0},     /* odd sizes, partial tiles */
+        {1, 8, 13, 6, 13, 0, 0, 0, 0, IRIS_ACT_NONE, 0, 0, 0},   /* no padding; 13 rows: edge register tile */
+        {1, 17, 9, 37, 30, 2, 2, 0, 0, IRIS_ACT_NONE, 1, 0, 0},  /* pad 2, residual */
+        {1, 6, 10, 11, 7, 0, 0, 1, 1, IRIS_ACT_NONE, 0, 0, 0},   /* end padding only (the VAE's (0, 1)) */
+        {2, 4, 6, 8, 5, 1, 0, 0, 2, IRIS_ACT_LEAKY, 0, 0, 0},    /* uneven pads, leaky vs direct */
+        {2, 16, 10, 70, 20, 1, 1, 0, 0, IRIS_ACT_SILU, 1, 1, 0}, /* 18 tiles a row: lanes across panels */
+        {1, 300, 6, 6, 40, 1, 1, 0, 0, IRIS_ACT_NONE, 0, 1, 0},  /* C over one K block, not a multiple of 16 */
+        {2, 24, 12, 12, 30, 1, 1, 0, 0, IRIS_ACT_RELU, 1, 1, 1}, /* strided x and residual */
+        {2, 40, 16, 16, 100, 1, 1, 0, 0, IRIS_ACT_NONE, 0, 1, 0}, /* several blocks of output channels */
+        {3, 64, 40, 256, 8, 1, 1, 0, 0, IRIS_ACT_NONE, 1, 0, 0}, /* two chunks of tile rows across images */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) wino_run(&cases[i]);
+}

@@ -693,7 +693,11 @@ iris_status iris_cpu_conv2d(void *state, const iris_op_call *c) {
         if (!bbuf) return iris_fail(IRIS_ERR_NOMEM, "conv2d: out of memory");
     }
     j->bias = bias_f32(b, bbuf);
-    iris_status st = j->Cg == 1 ? conv_depthwise(j) : conv_gemm(j);
+    iris_status st;
+    if (iris_cpu_winograd_wanted(c))
+        st = iris_cpu_conv2d_winograd(cpu, c, j->bias); /* 3x3 stride 1: conv_winograd.c */
+    else
+        st = j->Cg == 1 ? conv_depthwise(j) : conv_gemm(j);
     free(bbuf);
     return st;
 }

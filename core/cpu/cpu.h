@@ -105,6 +105,10 @@ void iris_cpu_gemm_pack_a(int64_t M, int64_t K, const float *A, int64_t lda, flo
    (Np padded columns); m0 is a multiple of mr and n0 of nr. */
 void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
                            const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc);
+/* The same adding the product to C, for a K cut over several calls (Winograd's kernels are
+   transformed a K block at a time, so that they are used while in L2). */
+void iris_cpu_sgemm_packed_add(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
+                               const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc);
 /* The same with A unpacked (m x K, lda), packed a panel at a time into `work`
    (iris_cpu_sgemm_packed_b_work_bytes(K) bytes): for weights used by too few columns to repay packing
    them whole. */
@@ -114,6 +118,15 @@ void iris_cpu_sgemm_packed_b(int64_t m, int64_t n, int64_t K, const float *A, in
 /* fn(arg, i, i + 1, tid) for every i in [0, n), threads taking the next item one at a time: for a few
    large GEMM tiles, which iris_pool_for would hand out in chunks of several. (gemm.c) */
 void iris_cpu_for_each_tile(iris_cpu *cpu, int64_t n, iris_range_fn fn, void *arg);
+/* 3x3 stride-1 convolutions (dilation 1, one group) by Winograd F(4x4, 3x3) (conv_winograd.c).
+   iris_cpu_winograd_wanted says whether a conv2d call takes that path: under AUTO when the shape is
+   large enough to gain (measured), under WINOGRAD for every 3x3 stride-1 shape, never under DIRECT.
+   IRIS_CONV=auto|direct|winograd in the environment sets the mode at start; tests and benchmarks
+   switch it with iris_cpu_conv_select, which returns the previous mode. bias: f32 [O] or NULL. */
+enum { IRIS_CONV_AUTO = 0, IRIS_CONV_DIRECT, IRIS_CONV_WINOGRAD };
+int iris_cpu_conv_select(int mode);
+int iris_cpu_winograd_wanted(const iris_op_call *c);
+iris_status iris_cpu_conv2d_winograd(iris_cpu *cpu, const iris_op_call *c, const float *bias);
 /* One dot product of n f32 values in a llama.cpp summation order (see ops.h), the same bits on every
    SIMD level; rest_f64: the VEC order's tail is summed in double, as ggml does for F16 data. The kernel
    is that of the current SIMD level. (dot_order.c) */

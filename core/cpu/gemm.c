@@ -586,25 +586,35 @@ void iris_cpu_gemm_pack_a(int64_t M, int64_t K, const float *A, int64_t lda, flo
     }
 }
 
-void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
-                           const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc) {
+static void sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0, const float *Bp,
+                         int64_t Np, int64_t n0, float *C, int64_t ldc, float beta0) {
     const gemm_kernel *kr = pick_kernel();
     const int mr = kr->mr, nr = kr->nr;
     if (m <= 0 || n <= 0) return;
     if (K <= 0) {
-        scale_c(m, n, 0.0f, C, ldc);
+        scale_c(m, n, beta0, C, ldc);
         return;
     }
     for (int64_t pc = 0; pc < K; pc += KC) {
         int64_t kc = min64(KC, K - pc);
         const float *a = Ap + pc * Mp + m0 * KC, *b = Bp + pc * Np + n0 * kc;
-        float beta = pc ? 1.0f : 0.0f;
+        float beta = pc ? 1.0f : beta0;
         for (int64_t ir = 0; ir < m; ir += mr) {
             int mm = (int)min64(mr, m - ir);
             for (int64_t jr = 0; jr < n; jr += nr)
                 kr->ukr(kc, a + ir * KC, b + jr * kc, C + ir * ldc + jr, ldc, 1.0f, beta, mm, (int)min64(nr, n - jr));
         }
     }
+}
+
+void iris_cpu_sgemm_packed(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
+                           const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc) {
+    sgemm_packed(m, n, K, Ap, Mp, m0, Bp, Np, n0, C, ldc, 0.0f);
+}
+
+void iris_cpu_sgemm_packed_add(int64_t m, int64_t n, int64_t K, const float *Ap, int64_t Mp, int64_t m0,
+                               const float *Bp, int64_t Np, int64_t n0, float *C, int64_t ldc) {
+    sgemm_packed(m, n, K, Ap, Mp, m0, Bp, Np, n0, C, ldc, 1.0f);
 }
 
 size_t iris_cpu_sgemm_packed_b_work_bytes(int64_t K) {
