@@ -48,7 +48,10 @@ static void *worker(void *a) {
         int spins = 0;
         while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->stop)) {
             if (++spins < SPIN_LIMIT) {
-                cpu_relax();
+                /* yield now and then: when the machine is oversubscribed (decode threads, other
+                   programs) the core goes to a thread with work instead of to spinning */
+                if ((spins & 127) == 0) sched_yield();
+                else cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->mu);
@@ -117,7 +120,7 @@ void iris_pool_run(iris_pool *p, void (*fn)(void *arg, int tid, int nth), void *
     fn(arg, 0, p->n);
     int spins = 0;
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
-        if (++spins < SPIN_LIMIT) cpu_relax();
+        if (++spins < SPIN_LIMIT && (spins & 127)) cpu_relax();
         else sched_yield(); /* a worker was descheduled: let it run */
     }
 }
