@@ -315,6 +315,12 @@ int iris_cli_fatal(int code, const char *fmt, ...) __attribute__((format(printf,
    NULL restores stderr. Tests use it to check warnings. */
 void iris_cli_set_log_sink(void (*fn)(void *user, const char *line), void *user);
 
+/* ---- small text files ----
+   The non-empty lines of a file (trailing CR and blanks cut), malloc'd; NULL after
+   recording the error. Free with iris_cli_free_lines. */
+char **iris_cli_read_lines(const char *path, int *n);
+void iris_cli_free_lines(char **v, int n);
+
 /* ---- walking PATH... ----
    Files named on the command line are always kept (the decoder reports a
    bad one). Folders are searched recursively; a file found there is kept

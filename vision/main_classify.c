@@ -74,26 +74,6 @@ static int parse_triple(const char *s, float *v, const char *what) {
     return 1;
 }
 
-static char **read_labels(const char *path, int *n) {
-    char *text;
-    *n = 0;
-    if (iris_read_file(path, &text, NULL)) return NULL;
-    int cap = 16;
-    char **v = malloc(sizeof *v * (size_t)cap);
-    for (char *line = strtok(text, "\n"); line && v; line = strtok(NULL, "\n")) {
-        size_t len = strlen(line);
-        if (len && line[len - 1] == '\r') line[len - 1] = 0;
-        if (*n == cap) {
-            char **nv = realloc(v, sizeof *v * (size_t)(cap *= 2));
-            if (!nv) { free(v); v = NULL; break; }
-            v = nv;
-        }
-        v[(*n)++] = strdup(line);
-    }
-    free(text);
-    if (!v) iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", path);
-    return v;
-}
 
 /* Decodes and preprocesses one image into dst (3 x size x size floats). */
 static iris_status preprocess(const char *path, float *dst, int size, int short_side, const iris_normalize *norm) {
@@ -199,7 +179,7 @@ int main(int argc, char **argv) {
     int n_labels = 0;
     char **labels = NULL;
     if (labels_path) {
-        labels = read_labels(labels_path, &n_labels);
+        labels = iris_cli_read_lines(labels_path, &n_labels);
         if (!labels) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
         if (n_labels != info->n_classes)
             iris_cli_warn("%s has %d labels but the model has %d classes", labels_path, n_labels, info->n_classes);
@@ -306,8 +286,7 @@ int main(int argc, char **argv) {
     free(todo_idx);
     free(names);
     free(res);
-    for (int k = 0; k < n_labels; k++) free(labels[k]);
-    free(labels);
+    iris_cli_free_lines(labels, n_labels);
     iris_cli_walk_free(&w);
     iris_cli_free(&spec);
     iris_resnet_free(net);

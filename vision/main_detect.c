@@ -72,26 +72,6 @@ static const iris_cli_spec spec = {
               "  detect photos/ -o out/ ... --resume\n",
 };
 
-static char **read_names(const char *path, int *n) {
-    char *text;
-    *n = 0;
-    if (iris_read_file(path, &text, NULL)) return NULL;
-    int cap = 128;
-    char **v = malloc(sizeof *v * (size_t)cap);
-    for (char *save = NULL, *line = v ? strtok_r(text, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
-        size_t len = strlen(line);
-        while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = 0;
-        if (*n == cap) {
-            char **nv = realloc(v, sizeof *v * (size_t)(cap *= 2));
-            if (!nv) break;
-            v = nv;
-        }
-        v[(*n)++] = strdup(line);
-    }
-    free(text);
-    if (!v) iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", path);
-    return v;
-}
 
 /* "person,dog" or "0,16" -> keep[class] = 1; 0 after printing the error */
 static int parse_classes(const char *arg, char **names, int n_names, int n_classes, unsigned char *keep) {
@@ -238,7 +218,7 @@ int main(int argc, char **argv) {
     int n_names = 0;
     char **names = NULL;
     if (names_path) {
-        if (!(names = read_names(names_path, &n_names))) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
+        if (!(names = iris_cli_read_lines(names_path, &n_names))) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
         if (n_names != info->n_classes)
             iris_cli_warn("%s has %d names but %s has %d classes", names_path, n_names, cfg_path, info->n_classes);
     }
@@ -383,8 +363,7 @@ int main(int argc, char **argv) {
     }
     if (exit_code < 0) exit_code = iris_cli_exit_status(bar.n_failed + w.n_errors);
     free(x), free(files), free(todo), free(dets), free(n_dets), free(pw), free(ph), free(fw), free(fh), free(per_class), free(keep);
-    for (int k = 0; k < n_names; k++) free(names[k]);
-    free(names);
+    iris_cli_free_lines(names, n_names);
     iris_cli_walk_free(&w);
     iris_cli_free(&spec);
     iris_yolo_free(net);
