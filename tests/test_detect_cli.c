@@ -295,3 +295,45 @@ TEST(detect_cli_large_jpeg_boxes_in_full_pixels) {
     }
     cJSON_Delete(recs);
 }
+
+/* COCO results: ids from an annotations file (by file name, categories by name), else from a
+   numeric file name, else the line number; bbox is x, y, w, h. */
+TEST(detect_coco_writer_ids) {
+    fresh();
+    FILE *f = fopen(TMP "/d.jsonl", "w");
+    CHECK(f != NULL);
+    if (!f) return;
+    fputs("{\"file\":\"a/dog.jpg\",\"width\":10,\"height\":10,\"detections\":[{\"class_id\":16,\"name\":\"dog\",\"score\":0.9,\"box\":[1,2,4,8]}]}\n"
+          "{\"file\":\"b/000000397133.jpg\",\"width\":10,\"height\":10,\"detections\":[{\"class_id\":0,\"score\":0.5,\"box\":[0,0,1,1]}]}\n"
+          "{\"file\":\"c/cat.png\",\"error\":\"unreadable\"}\n"
+          "{\"file\":\"c/zebra.png\",\"width\":10,\"height\":10,\"detections\":[{\"class_id\":79,\"score\":0.3,\"box\":[0,0,2,2]}]}\n",
+          f);
+    fclose(f);
+    f = fopen(TMP "/ann.json", "w");
+    if (f) fputs("{\"images\":[{\"id\":42,\"file_name\":\"dog.jpg\"}],\"categories\":[{\"id\":77,\"name\":\"dog\"}]}", f), fclose(f);
+    const char *names80[80];
+    for (int i = 0; i < 80; i++) names80[i] = "x";
+    names80[0] = "person", names80[16] = "dog", names80[79] = "toothbrush";
+    CHECK_OK(iris_detect_write_coco(TMP "/coco.json", TMP "/d.jsonl", TMP "/ann.json", names80, 80));
+    char *s = slurp(TMP "/coco.json");
+    cJSON *a = s ? cJSON_Parse(s) : NULL;
+    CHECK_INT(cJSON_GetArraySize(a), 3);
+    const cJSON *e0 = cJSON_GetArrayItem(a, 0), *e1 = cJSON_GetArrayItem(a, 1), *e2 = cJSON_GetArrayItem(a, 2);
+    if (e0 && e1 && e2) {
+        CHECK_INT(cJSON_GetObjectItem(e0, "image_id")->valuedouble, 42);    /* from the annotations */
+        CHECK_INT(cJSON_GetObjectItem(e0, "category_id")->valueint, 77);    /* their category for "dog" */
+        CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(e0, "bbox"), 2)->valuedouble, 3, 1e-9);
+        CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(e0, "bbox"), 3)->valuedouble, 6, 1e-9);
+        CHECK_INT(cJSON_GetObjectItem(e1, "image_id")->valuedouble, 397133); /* digits of the name */
+        CHECK_INT(cJSON_GetObjectItem(e1, "category_id")->valueint, 1);      /* COCO's id for person */
+        CHECK_INT(cJSON_GetObjectItem(e2, "image_id")->valuedouble, 4);      /* the line number */
+        CHECK_INT(cJSON_GetObjectItem(e2, "category_id")->valueint, 90);     /* toothbrush */
+    }
+    cJSON_Delete(a);
+    free(s);
+    /* a broken annotations file is an error naming it */
+    f = fopen(TMP "/bad.json", "w");
+    if (f) fputs("{\"images\": [", f), fclose(f);
+    CHECK(iris_detect_write_coco(TMP "/coco2.json", TMP "/d.jsonl", TMP "/bad.json", names80, 80) == IRIS_ERR_FORMAT);
+    CHECK_MSG(strstr(iris_last_error(), "bad.json"), "%s", iris_last_error());
+}
