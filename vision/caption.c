@@ -301,8 +301,9 @@ iris_status iris_caption_run(iris_caption_ctx *c, const iris_caption_source *src
             while (!pl[k].active && more && !stop && !err) {
                 size_t index;
                 const void *prep;
-                if (src->next(src->user, &index, &prep) <= 0) {
-                    more = 0;
+                int got = src->next(src->user, &index, &prep);
+                if (got <= 0) {
+                    more = 0, stop = got < 0;
                     break;
                 }
                 int r = start(c, &pl[k], k, index, prep, logits + V * (size_t)k, on_result, user, &stop, &err);
@@ -377,7 +378,7 @@ static int array_next(void *user, size_t *index, const void **prepared) {
         fail_text(&r, st);
         array_result(j, i, &r);
     }
-    return 0;
+    return j->stop ? -1 : 0;
 }
 
 static void array_done(void *user, size_t index, const void *prepared) {

@@ -115,7 +115,8 @@ size_t iris_caption_prepared_bytes(const iris_caption_ctx *c);
 iris_status iris_caption_prepare(const iris_caption_ctx *c, const iris_image *img, void *buf, size_t size);
 
 /* Where iris_caption_run takes its photos from: next() gives the next prepared buffer and the index it
-   is reported under (return 1), or returns 0 when there are no more; done() hands the buffer back once
+   is reported under (return 1), or returns 0 when there are no more (-1: stop the run as the
+   callback's stop does); done() hands the buffer back once
    its vision pass has run (it is not read afterwards). */
 typedef struct iris_caption_source {
     int (*next)(void *user, size_t *index, const void **prepared);
