@@ -218,8 +218,6 @@ static iris_status load_minigptv2(iris_llava_vision *v) {
     const int64_t D = v->info.width;
     if (v->info.anyres)
         return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: a minigptv2 projector with an image grid is not supported", path_of(v));
-    if (v->info.n_patches % 4)
-        return iris_fail(IRIS_ERR_FORMAT, "%s: minigptv2 groups 4 patches, the tile has %d", path_of(v), v->info.n_patches);
     v->ln_vision_eps = 1e-5f;
     if (!iris_gguf_get_f32(g, "clip.minigptv2.ln_vision_epsilon", &v->ln_vision_eps) &&
         !(v->ln_vision_eps > 0 && v->ln_vision_eps < 1))
@@ -262,6 +260,8 @@ static iris_status load(iris_llava_vision *v) {
     int side = in->image_size / in->patch_size;
     in->n_patches = side * side;
     if (in->n_patches > 1 << 16) return iris_fail(IRIS_ERR_FORMAT, "%s: %d patches per tile", path_of(v), in->n_patches);
+    if (v->kind == IRIS_PROJ_MINIGPTV2 && in->n_patches % 4)
+        return iris_fail(IRIS_ERR_FORMAT, "%s: minigptv2 groups 4 patches, the tile has %d", path_of(v), in->n_patches);
     if (get_flag(v, "clip.use_silu"))
         return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: SiLU vision MLP is not supported (GELU, quick GELU)", path_of(v));
     float eps = 1e-5f;
