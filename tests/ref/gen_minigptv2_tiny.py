@@ -200,6 +200,30 @@ def text_config(voc):
                        torch_dtype="float16")
 
 
+def fuzz_seed(tmp):
+    # a micro mmproj (8 px, 4 px patches, width 16, one block) for fuzz/seeds/fuzz_mmproj: small enough
+    # for the fuzzer's 64 KiB inputs, through the same converter
+    g = torch.Generator().manual_seed(34)
+    d, f = 16, 16
+    sd = {"cls_token": torch.randn(1, 1, d, generator=g), "pos_embed": torch.randn(1, 5, d, generator=g),
+          "patch_embed.proj.weight": torch.randn(d, 3, 4, 4, generator=g), "patch_embed.proj.bias": torch.randn(d, generator=g)}
+    for k, shape in (("norm1.weight", (d,)), ("norm1.bias", (d,)), ("attn.qkv.weight", (3 * d, d)),
+                     ("attn.q_bias", (d,)), ("attn.v_bias", (d,)), ("attn.proj.weight", (d, d)), ("attn.proj.bias", (d,)),
+                     ("norm2.weight", (d,)), ("norm2.bias", (d,)), ("mlp.fc1.weight", (f, d)), ("mlp.fc1.bias", (f,)),
+                     ("mlp.fc2.weight", (d, f)), ("mlp.fc2.bias", (d,))):
+        sd["blocks.0." + k] = 0.1 * torch.randn(shape, generator=g)
+    torch.save(sd, os.path.join(tmp, "micro_eva.pth"))
+    torch.save({"model": {"llama_proj.weight": torch.randn(8, 4 * d, generator=g), "llama_proj.bias": torch.randn(8, generator=g)}},
+               os.path.join(tmp, "micro_ckpt.pth"))
+    out = os.path.join(tmp, "micro")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_minigptv2.py"), "--eva",
+                    os.path.join(tmp, "micro_eva.pth"), "--ckpt", os.path.join(tmp, "micro_ckpt.pth"), "--llama",
+                    os.path.join(tmp, "llama"), "--outdir", out, "--image-size", "8", "--vit-depth", "1",
+                    "--vit-heads", "2"], check=True)
+    shutil.copy(os.path.join(out, "mmproj-minigptv2-f16.gguf"),
+                os.path.join(ROOT, "fuzz", "seeds", "fuzz_mmproj", "minigptv2_micro_mmproj.gguf"))
+
+
 def unpermute(w, n_head):
     return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
@@ -248,6 +272,7 @@ def main():
                         "--llama", folder, "--outdir", OUT, "--mmproj", "mmproj.gguf", "--model", "model.gguf",
                         "--vit-depth", str(DEPTH), "--vit-heads", str(HEADS), "--name", "tiny-minigptv2"],
                        check=True)
+        fuzz_seed(tmp)
     finally:
         shutil.rmtree(tmp)
 
