@@ -128,7 +128,7 @@ bin/fuzz_%: fuzz/fuzz_%.c $(filter-out core/cpu/%,$(filter core/%,$(LIB_C))) $(w
 bin/fuzz_clip_prompt: $(wildcard clip/*.c) llama/unicode.c llama/unicode_tables.c | clip/vocab/merges.txt
 bin/fuzz_sd_weights: $(wildcard clip/*.c unet/*.c vae/*.c) $(filter-out diffusion/main_%,$(wildcard diffusion/*.c)) llama/unicode.c llama/unicode_tables.c | clip/vocab/merges.txt
 bin/fuzz_yolo: $(wildcard vision/yolo_*.c)
-bin/fuzz_mmproj: clip/transformer.c clip/mha.c $(wildcard vision/llava*.c vision/mmproj.c)
+bin/fuzz_mmproj: clip/transformer.c clip/mha.c $(wildcard vision/llava*.c vision/minigptv2*.c vision/mmproj.c)
 fuzz-smoke: fuzz
 	@set -e; for f in $(FUZZ_C:fuzz/%.c=%); do \
 	  mkdir -p build/fuzz-corpus/$$f; \

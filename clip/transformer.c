@@ -1,5 +1,5 @@
 /* transformer.c - the CLIP transformer block and the weight layouts it is loaded from (Hugging Face,
-   OpenCLIP, llama.cpp's mmproj GGUF), one table each. */
+   OpenCLIP, llama.cpp's mmproj GGUF, MiniGPT-v2's EVA ViT in the same GGUF naming), one table each. */
 #include "transformer.h"
 
 #include <stdio.h>
@@ -40,6 +40,11 @@ const iris_clip_layout iris_clip_layout_gguf_swapped = {
     "%sblk.%d.%s", "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias",
     "attn_q.weight", "attn_q.bias", "attn_k.weight", "attn_k.bias", "attn_v.weight", "attn_v.bias", NULL, NULL,
     "attn_out.weight", "attn_out.bias", "ffn_down.weight", "ffn_down.bias", "ffn_up.weight", "ffn_up.bias"};
+/* EVA's attention adds a q and a v bias and none to k (eva_vit.py: cat(q_bias, zeros, v_bias)) */
+const iris_clip_layout iris_clip_layout_gguf_eva = {
+    "%sblk.%d.%s", "ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias",
+    "attn_q.weight", "attn_q.bias", "attn_k.weight", NULL, "attn_v.weight", "attn_v.bias", NULL, NULL,
+    "attn_out.weight", "attn_out.bias", "ffn_up.weight", "ffn_up.bias", "ffn_down.weight", "ffn_down.bias"};
 
 static iris_status alloc_layers(iris_clip_tower *t, const char *path) {
     if (t->dim < 1 || t->n_layers < 1 || t->n_heads < 1 || t->dim % t->n_heads || t->ffn < 1)
@@ -71,7 +76,7 @@ iris_status iris_clip_tower_load(iris_clip_tower *t, const iris_clip_layout *lay
             {&l->fc2_w, D, F, lay->fc2_w}, {&l->fc2_b, D, 0, lay->fc2_b},
         };
         for (size_t k = 0; k < sizeof parts / sizeof parts[0] && !st; k++) {
-            if (!parts[k].part) continue; /* the other attention form */
+            if (!parts[k].part) continue; /* the other attention form, or a bias the layout lacks */
             char name[256];
             snprintf(name, sizeof name, lay->layer_fmt, prefix, i, parts[k].part);
             int64_t shape[2] = {parts[k].r, parts[k].c};

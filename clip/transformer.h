@@ -32,7 +32,8 @@ iris_tensor *iris_clip_tower_forward(iris_ctx *ctx, const iris_clip_tower *t, co
 
 /* Where one weight layout keeps a layer's tensors: "<prefix><layer_fmt>" with the layer number and a
    part name below (fc1 is the MLP's [F, D] input matrix, fc2 its [D, F] output). q/k/v are either three
-   tensors or, where q_w is NULL, consecutive row blocks of one fused [3D, D] qkv_w. */
+   tensors or, where q_w is NULL, consecutive row blocks of one fused [3D, D] qkv_w. A NULL bias name
+   means the layout has no such bias (EVA's key projection). */
 typedef struct iris_clip_layout {
     const char *layer_fmt; /* "%slayers.%d.%s": prefix, layer, part */
     const char *ln1_w, *ln1_b, *ln2_w, *ln2_b;
@@ -45,6 +46,7 @@ extern const iris_clip_layout iris_clip_layout_hf;        /* Hugging Face CLIPEn
 extern const iris_clip_layout iris_clip_layout_openclip;  /* OpenCLIP: resblocks.N.attn.in_proj_weight (fused) */
 extern const iris_clip_layout iris_clip_layout_gguf;      /* llama.cpp's mmproj: blk.N.attn_q.weight, ffn_up = fc1 */
 extern const iris_clip_layout iris_clip_layout_gguf_swapped; /* its legacy converter: fc1 stored as ffn_down */
+extern const iris_clip_layout iris_clip_layout_gguf_eva;  /* EVA ViT (MiniGPT-v2's mmproj): no attn_k.bias */
 
 /* Where a tower's tensors come from (a safetensors weight set, a GGUF file): `get` hands out the
    tensor of a full name with the given shape (a one-line error naming the file otherwise), `rows` a

@@ -1,7 +1,13 @@
-/* llava.c - one image to the rows the language model reads: preprocess, encode, project, pack. */
+/* llava.c - one image to the rows the language model reads: preprocess, encode, project (by the
+   file's projector kind), pack. */
 #include <stdlib.h>
 
 #include "llava_impl.h"
+
+iris_tensor *iris_llava_project(iris_ctx *ctx, const iris_llava_vision *v, const iris_tensor *features) {
+    return v->kind == IRIS_PROJ_MINIGPTV2 ? iris_minigptv2_project(ctx, v, features)
+                                          : iris_llava_mlp_project(ctx, v, features);
+}
 
 iris_status iris_llava_embed(iris_ctx *ctx, const iris_llava_vision *v, const iris_image *img, float **rows,
                              int *n_rows) {
@@ -9,7 +15,7 @@ iris_status iris_llava_embed(iris_ctx *ctx, const iris_llava_vision *v, const ir
     iris_llava_pixels px;
     iris_status st = iris_llava_preprocess(v, img, &px);
     if (st) return st;
-    const int64_t T = px.n_tiles, S = px.size, N = v->info.n_patches, E = v->info.n_embd;
+    const int64_t T = px.n_tiles, S = px.size, N = v->info.n_tokens, E = v->info.n_embd;
     int n_max = iris_llava_n_rows(v, img->w, img->h);
     float *proj = malloc((size_t)(T * N * E) * sizeof *proj), *out = malloc((size_t)n_max * E * sizeof *out);
     iris_mark m = iris_ctx_mark(ctx);

@@ -1,5 +1,7 @@
-/* llava.h - the vision half of a LLaVA captioner: an mmproj GGUF (llama.cpp's `clip.*` layout) turned
-   into rows of the language model's width, ready for iris_llama_eval_embd.
+/* llava.h - the vision half of a LLaVA or MiniGPT-v2 captioner: an mmproj GGUF (llama.cpp's `clip.*`
+   layout; MiniGPT-v2's in the same layout with projector type "minigptv2", written by
+   tools/convert_minigptv2.py) turned into rows of the language model's width, ready for
+   iris_llama_eval_embd.
 
        iris_llava_vision *v;
        iris_llava_vision_params vp = iris_llava_vision_default_params();
@@ -23,6 +25,11 @@
      project     mlp (LLaVA's mlp2x_gelu): linear, exact GELU, linear
      pack        1.5: the tile's rows; 1.6: the overview tile, then the grid unpadded to the photo's
                  aspect with model.image_newline after each row
+   MiniGPT-v2 (clip.projector_type "minigptv2", as minigpt_v2.py's encode_img; docs/CAPTION.md):
+     preprocess  Pillow-bicubic resize of the whole photo to the square tile (448), mean/std from the file
+     encode      EVA ViT-g: patch embedding, class token, position embeddings, no pre-layernorm, the
+                 blocks (q and v biases, no k bias), then ln_vision; the class token dropped
+     project     four consecutive patch tokens concatenated, one linear layer (llama_proj): n_patches / 4 rows
    Steps are callable one by one (the tests compare each with transformers). The context's device runs
    the tower; the loader puts the weights there.
 */
@@ -52,7 +59,8 @@ typedef struct iris_llava_vision_info {
     int n_pinpoints;            /* grid resolutions, (height, width) pairs */
     const int (*pinpoints)[2];
     float mean[3], std[3];
-    const char *projector;      /* "mlp" */
+    const char *projector;      /* "mlp" or "minigptv2": the caller picks the prompt template by it */
+    int n_tokens;               /* rows one tile projects to: n_patches (mlp), n_patches / 4 (minigptv2) */
 } iris_llava_vision_info;
 
 iris_llava_vision_params iris_llava_vision_default_params(void);
@@ -81,11 +89,11 @@ void iris_llava_pixels_free(iris_llava_pixels *px);
 
 /* pixels [T, 3, S, S] on ctx's device -> features [T, n_patches, width] at the feature layer. */
 iris_tensor *iris_llava_encode(iris_ctx *ctx, const iris_llava_vision *v, const iris_tensor *pixels);
-/* features [T, N, width] -> [T, N, n_embd]. */
+/* features [T, N, width] -> [T, n_tokens, n_embd]. */
 iris_tensor *iris_llava_project(iris_ctx *ctx, const iris_llava_vision *v, const iris_tensor *features);
 /* Rows an image of w x h gives (the placeholder's length in the prompt). */
 int iris_llava_n_rows(const iris_llava_vision *v, int w, int h);
-/* projected [T, N, n_embd] (host floats, as read back) -> *n_rows rows of n_embd floats in `rows`
+/* projected [T, n_tokens, n_embd] (host floats, as read back) -> *n_rows rows of n_embd floats in `rows`
    (at least iris_llava_n_rows of the image), in the order the language model reads them. */
 iris_status iris_llava_pack(const iris_llava_vision *v, const iris_llava_pixels *px, const float *projected,
                             float *rows, int *n_rows);

@@ -1,8 +1,8 @@
 /* llava_anyres.c - LLaVA 1.6's image grid, as transformers' LlavaNext does it: the pinpoint that keeps
    most of the photo (select_best_resolution), and the packing of the projected tiles into the rows the
    language model reads (pack_image_features: the overview tile, then the grid's patch map with the
-   padding rows or columns cut off and model.image_newline after every row). LLaVA 1.5 is the
-   one-tile case: the tile's rows as they are. */
+   padding rows or columns cut off and model.image_newline after every row). LLaVA 1.5 and MiniGPT-v2
+   are the one-tile case: the tile's rows as they are. */
 #include <string.h>
 
 #include "llava_impl.h"
@@ -43,7 +43,7 @@ static grid grid_of(const iris_llava_vision *v, int w, int h) {
 }
 
 int iris_llava_n_rows(const iris_llava_vision *v, int w, int h) {
-    if (!v->info.anyres) return v->info.n_patches;
+    if (!v->info.anyres) return v->info.n_tokens;
     if (w < 1 || h < 1) return 0;
     grid g = grid_of(v, w, h);
     return v->info.n_patches + (g.r1 - g.r0) * (g.c1 - g.c0 + 1);
@@ -56,8 +56,8 @@ iris_status iris_llava_pack(const iris_llava_vision *v, const iris_llava_pixels 
     *n_rows = 0;
     if (!v->info.anyres) {
         if (px->n_tiles != 1) return iris_fail(IRIS_ERR_ARG, "llava pack: %d tiles for a one-tile model", px->n_tiles);
-        memcpy(rows, projected, (size_t)N * row);
-        *n_rows = N;
+        memcpy(rows, projected, (size_t)v->info.n_tokens * row);
+        *n_rows = v->info.n_tokens;
         return IRIS_OK;
     }
     grid g = grid_of(v, px->image_w, px->image_h);

@@ -4,6 +4,8 @@
                 then CLIPImageProcessor: shorter side to the tile size, centre crop (floor offsets)
      LLaVA 1.6  LlavaNextImageProcessor: the best pinpoint, an aspect-keeping resize into it (ceil),
                 centred on zeros, cut into tiles; first the whole photo squashed to one tile
+     MiniGPT-v2 Blip2ImageEvalProcessor: torchvision's Resize((S, S), BICUBIC) on the PIL image, which
+                is Pillow's bicubic resize of the whole photo to S x S (no padding, no crop)
    then (v / 255 - mean) / std per channel. */
 #include <math.h>
 #include <stdlib.h>
@@ -44,6 +46,16 @@ static iris_status one_tile(const iris_llava_vision *v, const iris_image *rgb, f
     iris_image_free(&crop);
     iris_image_free(&rs);
     iris_image_free(&sq);
+    return st;
+}
+
+/* MiniGPT-v2: the photo squashed to S x S. */
+static iris_status squashed_tile(const iris_llava_vision *v, const iris_image *rgb, float *dst) {
+    const int S = v->info.image_size;
+    iris_image rs = {0};
+    iris_status st = iris_image_resize(&rs, rgb, S, S, IRIS_RESIZE_PIL_BICUBIC);
+    if (!st) st = put_tile(v, &rs, dst);
+    iris_image_free(&rs);
     return st;
 }
 
@@ -92,7 +104,9 @@ iris_status iris_llava_preprocess(const iris_llava_vision *v, const iris_image *
     }
     out->data = malloc((size_t)out->n_tiles * 3 * S * S * sizeof(float));
     if (!out->data) st = iris_fail(IRIS_ERR_NOMEM, "llava: out of memory for %d tiles", out->n_tiles);
-    else st = v->info.anyres ? grid_tiles(v, src, out) : one_tile(v, src, out->data);
+    else if (v->info.anyres) st = grid_tiles(v, src, out);
+    else if (v->kind == IRIS_PROJ_MINIGPTV2) st = squashed_tile(v, src, out->data);
+    else st = one_tile(v, src, out->data);
     iris_image_free(&rgb);
     if (st) iris_llava_pixels_free(out);
     return st;

@@ -1,6 +1,8 @@
 /* llava_tower.c - the CLIP vision tower of LLaVA, as transformers' CLIPVisionModel runs it:
    patch embedding (a stride-P convolution), the class token in front, position embeddings,
-   pre-layernorm, then the CLIP blocks up to the feature layer; the class token is dropped. */
+   pre-layernorm, then the CLIP blocks up to the feature layer; the class token is dropped.
+   MiniGPT-v2's EVA ViT-g is the same with two switches (eva_vit.py, minigpt_v2.py encode_img): no
+   pre-layernorm, and ln_vision (a LayerNorm) over the last block's output. */
 #include <stdlib.h>
 
 #include "llava_impl.h"
@@ -24,7 +26,8 @@ iris_tensor *iris_llava_encode(iris_ctx *ctx, const iris_llava_vision *v, const 
     iris_tensor *cls = iris_add(ctx, iris_reshape(ctx, v->class_embd, 2, (int64_t[]){1, D}), iris_narrow(ctx, pos, 0, 0, 1));
     iris_tensor *table = iris_concat(ctx, cls, iris_narrow(ctx, pos, 0, 1, N), 0); /* [N + 1, D] */
     x = iris_add(ctx, iris_concat(ctx, z, x, 1), table);
-    x = iris_layer_norm(ctx, x, v->pre_ln_w, v->pre_ln_b, v->tower.eps);
+    if (v->pre_ln_w) x = iris_layer_norm(ctx, x, v->pre_ln_w, v->pre_ln_b, v->tower.eps);
     x = iris_clip_tower_forward(ctx, &v->tower, x, v->tower.n_layers, 0);
+    if (v->ln_vision_w) x = iris_layer_norm(ctx, x, v->ln_vision_w, v->ln_vision_b, v->ln_vision_eps);
     return iris_copy(ctx, iris_narrow(ctx, x, 1, 1, N), IRIS_F32); /* [T, N, D] without the class token */
 }

@@ -1,6 +1,8 @@
 /* mmproj.c - loads a LLaVA vision projector GGUF in llama.cpp's layout (`clip.*` metadata, `v.*` and
-   `mm.*` tensors). Every size comes from a hostile file: each is range-checked, every tensor's shape is
-   checked against the metadata, and every failure is one line naming the file. */
+   `mm.*` tensors), and MiniGPT-v2's in the same layout (projector type "minigptv2": an EVA tower, no
+   v.pre_ln, v.ln_vision after the tower, mm.proj over four tokens; docs/CAPTION.md). Every size comes
+   from a hostile file: each is range-checked, every tensor's shape is checked against the metadata,
+   and every failure is one line naming the file. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,8 +115,11 @@ static iris_status load_projector_type(iris_llava_vision *v) {
             return iris_fail(IRIS_ERR_FORMAT, "%s: no clip.projector_type (not a vision projector file?)", path_of(v));
         type = "mlp"; /* the oldest LLaVA files only say they have one */
     }
-    if (strcmp(type, "mlp"))
-        return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: projector type '%.64s' is not supported (mlp)", path_of(v), type);
+    if (!strcmp(type, "mlp")) v->kind = IRIS_PROJ_MLP;
+    else if (!strcmp(type, "minigptv2")) v->kind = IRIS_PROJ_MINIGPTV2;
+    else
+        return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: projector type '%.64s' is not supported (mlp, minigptv2)",
+                         path_of(v), type);
     snprintf(v->projector, sizeof v->projector, "%s", type);
     v->info.projector = v->projector;
     return IRIS_OK;
@@ -187,6 +192,50 @@ static iris_status load_newline(iris_llava_vision *v) {
     return st;
 }
 
+/* mlp: mm.0 [H, D], GELU, mm.2 [E, H] */
+static iris_status load_mlp(iris_llava_vision *v) {
+    iris_gguf *g = &v->gguf;
+    const int64_t D = v->info.width;
+    const iris_gguf_tensor_info *m0 = iris_gguf_find_tensor(g, "mm.0.weight"), *m2 = iris_gguf_find_tensor(g, "mm.2.weight");
+    if (!m0 || !m2 || m0->n_dims != 2 || m2->n_dims != 2)
+        return iris_fail(IRIS_ERR_FORMAT, "%s: mlp projector needs 2-d tensors mm.0.weight and mm.2.weight", path_of(v));
+    int64_t H = m0->ne[1], E = m2->ne[1];
+    if (H < 1 || H > 1 << 18 || E < 1 || E > 1 << 18)
+        return iris_fail(IRIS_ERR_FORMAT, "%s: projector widths %lld, %lld", path_of(v), (long long)H, (long long)E);
+    v->info.n_embd = (int)E;
+    v->info.n_tokens = v->info.n_patches;
+    iris_status st;
+    if ((st = get(v, "mm.0.weight", 2, (int64_t[]){H, D}, &v->mm0_w)) || (st = get(v, "mm.0.bias", 1, &H, &v->mm0_b)) ||
+        (st = get(v, "mm.2.weight", 2, (int64_t[]){E, H}, &v->mm2_w)) || (st = get(v, "mm.2.bias", 1, &E, &v->mm2_b)))
+        return st;
+    return IRIS_OK;
+}
+
+/* minigptv2: v.ln_vision [D] (nn.LayerNorm's eps 1e-5 unless the file says), mm.proj [E, 4D] over
+   four consecutive patch tokens; one tile, so no grid. */
+static iris_status load_minigptv2(iris_llava_vision *v) {
+    iris_gguf *g = &v->gguf;
+    const int64_t D = v->info.width;
+    if (v->info.anyres)
+        return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: a minigptv2 projector with an image grid is not supported", path_of(v));
+    v->ln_vision_eps = 1e-5f;
+    if (!iris_gguf_get_f32(g, "clip.minigptv2.ln_vision_epsilon", &v->ln_vision_eps) &&
+        !(v->ln_vision_eps > 0 && v->ln_vision_eps < 1))
+        return iris_fail(IRIS_ERR_FORMAT, "%s: ln_vision epsilon %g", path_of(v), (double)v->ln_vision_eps);
+    const iris_gguf_tensor_info *p = iris_gguf_find_tensor(g, "mm.proj.weight");
+    if (!p || p->n_dims != 2)
+        return iris_fail(IRIS_ERR_FORMAT, "%s: minigptv2 projector needs a 2-d tensor mm.proj.weight", path_of(v));
+    int64_t E = p->ne[1];
+    if (E < 1 || E > 1 << 18) return iris_fail(IRIS_ERR_FORMAT, "%s: projector width %lld", path_of(v), (long long)E);
+    v->info.n_embd = (int)E;
+    v->info.n_tokens = v->info.n_patches / 4;
+    iris_status st;
+    if ((st = get(v, "v.ln_vision.weight", 1, &D, &v->ln_vision_w)) || (st = get(v, "v.ln_vision.bias", 1, &D, &v->ln_vision_b)) ||
+        (st = get(v, "mm.proj.weight", 2, (int64_t[]){E, 4 * D}, &v->proj_w)) || (st = get(v, "mm.proj.bias", 1, &E, &v->proj_b)))
+        return st;
+    return IRIS_OK;
+}
+
 static iris_status load(iris_llava_vision *v) {
     iris_gguf *g = &v->gguf;
     const char *arch = NULL;
@@ -211,6 +260,8 @@ static iris_status load(iris_llava_vision *v) {
     int side = in->image_size / in->patch_size;
     in->n_patches = side * side;
     if (in->n_patches > 1 << 16) return iris_fail(IRIS_ERR_FORMAT, "%s: %d patches per tile", path_of(v), in->n_patches);
+    if (v->kind == IRIS_PROJ_MINIGPTV2 && in->n_patches % 4)
+        return iris_fail(IRIS_ERR_FORMAT, "%s: minigptv2 groups 4 patches, the tile has %d", path_of(v), in->n_patches);
     if (get_flag(v, "clip.use_silu"))
         return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: SiLU vision MLP is not supported (GELU, quick GELU)", path_of(v));
     float eps = 1e-5f;
@@ -219,36 +270,27 @@ static iris_status load(iris_llava_vision *v) {
     if ((st = load_feature_layer(v, n_blocks)) || (st = load_pinpoints(v))) return st;
 
     const int64_t D = in->width, P = in->patch_size, N = in->n_patches;
+    const int eva = v->kind == IRIS_PROJ_MINIGPTV2;
     if ((st = get(v, "v.patch_embd.weight", 4, (int64_t[]){D, 3, P, P}, &v->patch_w)) ||
         (iris_gguf_find_tensor(g, "v.patch_embd.bias") && (st = get(v, "v.patch_embd.bias", 1, &D, &v->patch_b))) ||
         (st = get(v, "v.class_embd", 1, &D, &v->class_embd)) ||
-        (st = get(v, "v.position_embd.weight", 2, (int64_t[]){N + 1, D}, &v->pos_embd)) ||
-        (st = get(v, "v.pre_ln.weight", 1, &D, &v->pre_ln_w)) || (st = get(v, "v.pre_ln.bias", 1, &D, &v->pre_ln_b)))
+        (st = get(v, "v.position_embd.weight", 2, (int64_t[]){N + 1, D}, &v->pos_embd)))
+        return st;
+    if (!eva && ((st = get(v, "v.pre_ln.weight", 1, &D, &v->pre_ln_w)) || (st = get(v, "v.pre_ln.bias", 1, &D, &v->pre_ln_b))))
         return st;
 
     /* The legacy converter names fc1 ffn_down and fc2 ffn_up: tell them apart by shape (fc1 is [F, D]). */
     const iris_gguf_tensor_info *up = iris_gguf_find_tensor(g, "v.blk.0.ffn_up.weight");
-    int swapped = up && up->n_dims == 2 && up->ne[1] == D && up->ne[0] == in->ffn && in->ffn != D;
+    int swapped = !eva && up && up->n_dims == 2 && up->ne[1] == D && up->ne[0] == in->ffn && in->ffn != D;
     iris_clip_tower *t = &v->tower;
     t->dim = in->width, t->n_layers = in->n_layers_run, t->n_heads = in->n_heads, t->ffn = in->ffn, t->eps = eps;
     t->act = get_flag(v, "clip.use_gelu") ? IRIS_ACT_GELU : IRIS_ACT_QUICK_GELU;
     iris_clip_source src = {v, get, NULL, path_of(v)};
-    if ((st = iris_clip_tower_load(t, swapped ? &iris_clip_layout_gguf_swapped : &iris_clip_layout_gguf, &src, "v.")))
-        return st;
-
-    /* mlp: mm.0 [H, D], GELU, mm.2 [E, H] */
-    const iris_gguf_tensor_info *m0 = iris_gguf_find_tensor(g, "mm.0.weight"), *m2 = iris_gguf_find_tensor(g, "mm.2.weight");
-    if (!m0 || !m2 || m0->n_dims != 2 || m2->n_dims != 2)
-        return iris_fail(IRIS_ERR_FORMAT, "%s: mlp projector needs 2-d tensors mm.0.weight and mm.2.weight", path_of(v));
-    int64_t H = m0->ne[1], E = m2->ne[1];
-    if (H < 1 || H > 1 << 18 || E < 1 || E > 1 << 18)
-        return iris_fail(IRIS_ERR_FORMAT, "%s: projector widths %lld, %lld", path_of(v), (long long)H, (long long)E);
-    in->n_embd = (int)E;
-    if ((st = get(v, "mm.0.weight", 2, (int64_t[]){H, D}, &v->mm0_w)) || (st = get(v, "mm.0.bias", 1, &H, &v->mm0_b)) ||
-        (st = get(v, "mm.2.weight", 2, (int64_t[]){E, H}, &v->mm2_w)) || (st = get(v, "mm.2.bias", 1, &E, &v->mm2_b)))
-        return st;
-    if (in->anyres && (st = load_newline(v))) return st;
-    return IRIS_OK;
+    const iris_clip_layout *lay = eva ? &iris_clip_layout_gguf_eva : swapped ? &iris_clip_layout_gguf_swapped : &iris_clip_layout_gguf;
+    if ((st = iris_clip_tower_load(t, lay, &src, "v."))) return st;
+    st = eva ? load_minigptv2(v) : load_mlp(v);
+    if (!st && in->anyres) st = load_newline(v);
+    return st;
 }
 
 static iris_status finish(iris_llava_vision **out, iris_llava_vision *v, iris_status st) {
