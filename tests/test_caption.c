@@ -279,3 +279,27 @@ TEST(caption_load_refuses_mismatch) {
     st = iris_caption_load(&c, "tests/ref/llava/llava15_model.gguf", "tests/ref/llava/no_such.gguf", NULL);
     CHECK(st != IRIS_OK && !c && strstr(iris_last_error(), "no_such.gguf"));
 }
+
+/* A MiniGPT-v2 pair captions through the same call: its template, and 4 patches per image row. */
+TEST(caption_minigptv2_pair) {
+    iris_caption_params p = iris_caption_default_params();
+    p.max_tokens = 4;
+    p.ctx.n_threads = 1;
+    iris_caption_ctx *c = NULL;
+    CHECK_OK(iris_caption_load(&c, "tests/ref/minigptv2/model.gguf", "tests/ref/minigptv2/mmproj.gguf", &p));
+    if (!c) return;
+    CHECK_INT(iris_caption_get_template(c), IRIS_CAPTION_TEMPLATE_MINIGPTV2);
+    iris_image img;
+    CHECK_OK(iris_image_load(&img, "tests/ref/llava/photo_wide.png", NULL));
+    iris_caption_result r;
+    CHECK_OK(iris_caption_images(c, &img, 1, &r, NULL, NULL));
+    CHECK_OK(r.status);
+    CHECK_INT(r.n_tokens, 4);
+    const int32_t *pre, *post;
+    int n_pre, n_post;
+    iris_caption_prompt_ids(c, &pre, &n_pre, &post, &n_post);
+    CHECK_MSG(r.n_prompt > n_pre + n_post, "n_prompt %d, text %d", r.n_prompt, n_pre + n_post);
+    iris_caption_result_free(&r);
+    iris_image_free(&img);
+    iris_caption_free(c);
+}

@@ -68,7 +68,7 @@ static void vision_bounds(const iris_llava_vision_info *vi, int *max_tiles, int 
         if (gh * side > rows) rows = gh * side;
     }
     *max_tiles = 1 + tiles;
-    *max_rows = vi->n_patches * (1 + tiles) + rows;
+    *max_rows = vi->n_tokens * (1 + tiles) + rows;
 }
 
 iris_status iris_caption_load(iris_caption_ctx **out, const char *model_path, const char *mmproj_path,
@@ -90,7 +90,6 @@ iris_status iris_caption_load(iris_caption_ctx **out, const char *model_path, co
     vp.device = p.ctx.device;
     if (!st) st = iris_ctx_create(&c->vctx, &p.ctx);
     if (!st) st = iris_llama_load(&c->lm, model_path, &lp);
-    /* the MiniGPT-v2 tower plugs in here, chosen by the mmproj's clip.projector_type */
     if (!st) st = iris_llava_vision_load(&c->vision, mmproj_path, &vp);
     const iris_llava_vision_info *vi = st ? NULL : iris_llava_vision_get_info(c->vision);
     if (!st && vi->n_embd != c->lm->hp.n_embd)
@@ -106,9 +105,9 @@ iris_status iris_caption_load(iris_caption_ctx **out, const char *model_path, co
         long cap = c->lm->hp.n_ctx_train > 0 ? c->lm->hp.n_ctx_train : 4096;
         if (cap > 4096) cap = 4096;
         c->n_ctx = (int)(need < cap ? need : cap);
-        if (c->n_pre + c->n_post + vi->n_patches >= c->n_ctx)
+        if (c->n_pre + c->n_post + vi->n_tokens >= c->n_ctx)
             st = iris_fail(IRIS_ERR_ARG, "%s: the prompt (%d tokens) and an image (%d rows or more) do not fit its "
-                           "context of %d", model_path, c->n_pre + c->n_post, vi->n_patches, c->n_ctx);
+                           "context of %d", model_path, c->n_pre + c->n_post, vi->n_tokens, c->n_ctx);
     }
     if (!st) {
         iris_llama_state_params sp = iris_llama_state_default_params();
@@ -168,7 +167,7 @@ static iris_status embed(iris_caption_ctx *c, const void *prepared, float **rows
     if (h.magic != PREPARED_MAGIC || h.n_tiles < 1 || h.n_tiles > c->max_tiles)
         return iris_fail(IRIS_ERR_ARG, "caption: not a prepared photo");
     const iris_llava_vision_info *vi = iris_llava_vision_get_info(c->vision);
-    const int64_t T = h.n_tiles, S = h.size, N = vi->n_patches, E = vi->n_embd;
+    const int64_t T = h.n_tiles, S = h.size, N = vi->n_tokens, E = vi->n_embd; /* rows per tile */
     iris_llava_pixels px = {h.n_tiles, h.size, h.grid_w, h.grid_h, h.image_w, h.image_h,
                             (float *)((const char *)prepared + sizeof h)};
     int n_max = iris_llava_n_rows(c->vision, h.image_w, h.image_h);
