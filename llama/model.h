@@ -68,6 +68,7 @@ typedef struct iris_llama {
     iris_tensor *tok_embd;   /* (n_vocab, n_embd) */
     iris_tensor *out_norm;   /* (n_embd) */
     iris_tensor *output;     /* (n_vocab, n_embd); the same tensor as tok_embd when tied */
+    iris_tensor *rope_freqs; /* (n_rot / 2) per-pair RoPE frequency divisors (Llama 3.1+), or NULL */
     iris_llama_layer *layers;
     iris_device device;
     /* private */
