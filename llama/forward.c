@@ -98,10 +98,10 @@ iris_status iris_llama_pass(iris_llama_core *c, iris_llama_seq *const *seqs, int
     const iris_llama_hparams *hp = &m->hp;
     iris_ctx *ctx = c->ctx;
     const int64_t E = hp->n_embd, H = hp->n_head, Hk = hp->n_head_kv, D = hp->head_dim;
-    /* rows of sequence i: first row ri(i), count ni; the rows a pass of that sequence alone would
-       have, which choose exact mode's summation orders */
+    /* one: a step, row i the next position of seqs[i]; else n positions of seqs[0]. ni is the rows
+       per sequence, those a pass of that sequence alone has, which choose exact mode's summation
+       orders */
     const int one = n_seq > 1;
-#define ri(i) (one ? (i) : 0)
     const int ni = one ? 1 : n;
     for (int i = 0; i < n; i++) c->posv[i] = seqs[one ? i : 0]->pos + (one ? 0 : i);
 
@@ -140,8 +140,9 @@ iris_status iris_llama_pass(iris_llama_core *c, iris_llama_seq *const *seqs, int
         iris_tensor *a = one ? iris_ctx_tensor(ctx, IRIS_F32, 2, (int64_t[]){n, H * D}) : NULL; /* (n, H*D) */
         for (int i = 0; i < n_seq; i++) {
             const iris_llama_seq *sq = seqs[i];
-            iris_copy_into(ctx, iris_narrow(ctx, sq->k[l], 0, sq->pos, ni), iris_narrow(ctx, k, 0, ri(i), ni));
-            iris_copy_into(ctx, iris_narrow(ctx, sq->v[l], 0, sq->pos, ni), iris_narrow(ctx, v, 0, ri(i), ni));
+            const int r0 = one ? i : 0; /* its first row */
+            iris_copy_into(ctx, iris_narrow(ctx, sq->k[l], 0, sq->pos, ni), iris_narrow(ctx, k, 0, r0, ni));
+            iris_copy_into(ctx, iris_narrow(ctx, sq->v[l], 0, sq->pos, ni), iris_narrow(ctx, v, 0, r0, ni));
             iris_tensor *ai = attend(c, sq, l, one ? iris_narrow(ctx, q, 0, i, 1) : q, ni, sq->pos, mask[i]);
             if (one) iris_copy_into(ctx, iris_narrow(ctx, a, 0, i, 1), ai);
             else a = ai;
@@ -156,7 +157,6 @@ iris_status iris_llama_pass(iris_llama_core *c, iris_llama_seq *const *seqs, int
 
         x = iris_ctx_keep(ctx, mark, x);
     }
-#undef ri
     free(mask);
 
     /* logits of each sequence's last row, unless every row was asked for */
