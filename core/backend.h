@@ -33,7 +33,8 @@ typedef enum iris_op {
     IRIS_OP_UNARY,      /* ip[0] iris_act; fp[0] alpha */
     IRIS_OP_BINARY,     /* ip[0] iris_binop; src1 broadcast to src0's shape (numpy rules, dst shape given) */
     IRIS_OP_CONCAT,     /* src0, src1 along ip[0] */
-    IRIS_OP_ROPE,       /* src0 x[..,L,H,D], src1 pos I32[L]; ip: n_dims, mode (0 normal, 2 neox);
+    IRIS_OP_ROPE,       /* src0 x[..,L,H,D], src1 pos I32[L], src2 F32[n_dims/2] frequency divisors?;
+                           ip: n_dims, mode (0 normal, 2 neox);
                            fp: base, freq_scale */
     IRIS_OP_GET_ROWS,   /* dst[n,D] f32 = rows src1 (I32[n]) of src0 [V,D] of any dtype */
     IRIS_OP_COUNT

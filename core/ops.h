@@ -148,5 +148,9 @@ typedef struct iris_rope_params {
 } iris_rope_params;
 /* x [..., L, H, D], pos I32 [L] -> same shape */
 iris_tensor *iris_rope(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *pos, iris_rope_params p);
+/* As iris_rope with per-pair frequency factors ff F32 [n_dims / 2] (or NULL): pair i turns at
+   angle freq_scale * (pos * base^(-2i/n_dims) / ff[i]), as llama.cpp's rope_freqs (Llama 3.1+). */
+iris_tensor *iris_rope_ff(iris_ctx *ctx, const iris_tensor *x, const iris_tensor *pos, const iris_tensor *ff,
+                          iris_rope_params p);
 
 #endif

@@ -65,7 +65,7 @@ iris_status iris_llama_generate(iris_llama_state *s, const int32_t *prompt, int 
                                 const iris_llama_gen_params *gp, iris_llama_text_fn on_text,
                                 iris_llama_token_fn on_token, void *user, int32_t *tokens_out,
                                 iris_llama_gen_stats *stats) {
-    const iris_llama *m = s->m;
+    const iris_llama *m = s->c.m;
     iris_llama_gen_stats st;
     memset(&st, 0, sizeof st);
     if (n_prompt <= 0) return iris_fail(IRIS_ERR_ARG, "generate: empty prompt (add BOS)");

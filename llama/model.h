@@ -1,6 +1,6 @@
 /* model.h - Llama-architecture language models from GGUF files.
 
-   Covers general.architecture "llama" (Llama 1/2/3, TinyLlama, Vicuna and the
+   Covers general.architecture "llama" (Llama 1/2/3/3.1/3.2, TinyLlama, Vicuna and the
    language half of LLaVA) and "mistral": RMS norm, rotary positions,
    grouped-query attention over an F16 KV cache, SwiGLU feed-forward. Weights
    stay in the file's types (F32, F16, BF16, Q4_0 ... Q6_K) and are used in place
@@ -21,7 +21,8 @@
 
    Image embeddings (a captioner's projected vision features) go between text
    tokens with iris_llama_eval_embd: each call appends at the state's position,
-   so text, image, text is three calls. iris_llama_set_pos rewinds.
+   so text, image, text is three calls. iris_llama_set_pos rewinds. Several sequences
+   decoded together, one pass per step: batch.h.
 */
 #ifndef IRIS_LLAMA_MODEL_H
 #define IRIS_LLAMA_MODEL_H
@@ -68,6 +69,7 @@ typedef struct iris_llama {
     iris_tensor *tok_embd;   /* (n_vocab, n_embd) */
     iris_tensor *out_norm;   /* (n_embd) */
     iris_tensor *output;     /* (n_vocab, n_embd); the same tensor as tok_embd when tied */
+    iris_tensor *rope_freqs; /* (n_rot / 2) per-pair RoPE frequency divisors (Llama 3.1+), or NULL */
     iris_llama_layer *layers;
     iris_device device;
     /* private */

@@ -91,6 +91,26 @@ static iris_status load_tensor(iris_llama *m, const char *name, int ndim, const 
     return IRIS_OK;
 }
 
+/* Llama 3.1 / 3.2 RoPE: llama.cpp's converter stores one divisor per rotated pair (1 for the fast
+   pairs, the scaling factor for the slow ones, a blend between) in rope_freqs.weight, and writes
+   no scaling metadata for it. Each must be a positive finite number. */
+static iris_status load_rope_freqs(iris_llama *m) {
+    int32_t half = m->hp.n_rot / 2;
+    iris_status st = load_tensor(m, "rope_freqs.weight", 1, (int64_t[]){half}, 1, &m->rope_freqs);
+    if (st || !m->rope_freqs) return st;
+    float *f = malloc((size_t)half * sizeof *f);
+    if (!f) return iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", m->gguf.map.path);
+    if (!(st = iris_tensor_read(m->rope_freqs, f, (size_t)half * sizeof *f)))
+        for (int32_t i = 0; i < half; i++)
+            if (!(f[i] > 0 && f[i] < 1e30f)) {
+                st = iris_fail(IRIS_ERR_FORMAT, "%s: rope_freqs.weight[%d] = %g is no positive finite factor",
+                               m->gguf.map.path, (int)i, (double)f[i]);
+                break;
+            }
+    free(f);
+    return st;
+}
+
 static iris_status load_hparams(iris_llama *m) {
     iris_llama_hparams *hp = &m->hp;
     const char *path = m->gguf.map.path;
@@ -136,9 +156,6 @@ static iris_status load_hparams(iris_llama *m) {
     if (factor != 0 && !(factor >= 1e-3f && factor <= 1e3f))
         return iris_fail(IRIS_ERR_FORMAT, "%s: RoPE scaling factor %g", path, (double)factor);
     hp->rope_freq_scale = factor > 0 ? 1.0f / factor : 1.0f;
-    if (iris_gguf_find_tensor(&m->gguf, "rope_freqs.weight"))
-        return iris_fail(IRIS_ERR_UNSUPPORTED, "%s: per-dimension RoPE frequency factors (Llama 3.1 style) are not supported",
-                         path);
     if ((int64_t)hp->n_head * hp->head_dim > (1 << 20))
         return iris_fail(IRIS_ERR_FORMAT, "%s: %d heads of %d", path, hp->n_head, hp->head_dim);
     return IRIS_OK;
@@ -179,7 +196,7 @@ iris_status iris_llama_load(iris_llama **out, const char *path, const iris_llama
         goto fail;
     }
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
-    m->owned = calloc((size_t)hp->n_layer * 13 + 3, sizeof *m->owned);
+    m->owned = calloc((size_t)hp->n_layer * 13 + 4, sizeof *m->owned);
     if (!m->layers || !m->owned) {
         st = iris_fail(IRIS_ERR_NOMEM, "%s: out of memory", path);
         goto fail;
@@ -191,6 +208,7 @@ iris_status iris_llama_load(iris_llama **out, const char *path, const iris_llama
         (st = load_tensor(m, "output.weight", 2, (int64_t[]){V, E}, 1, &m->output)))
         goto fail;
     if (!m->output) m->output = m->tok_embd; /* tied embeddings */
+    if ((st = load_rope_freqs(m))) goto fail;
     for (int l = 0; l < hp->n_layer; l++) {
         iris_llama_layer *L = &m->layers[l];
         char n[96];

@@ -3,6 +3,7 @@
    the end, flipped bytes. Each must fail with a message (or load a consistent model),
    never crash or read out of bounds (run under ASan via `make asan`).
    Source of the files: tests/ref/llama_tiny_mha.gguf, rewritten here. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,4 +133,45 @@ TEST(llama_hostile_bytes) {
     free(buf);
     CHECK_INT(fails + loads, 60);
     CHECK(fails >= 20); /* every truncation fails */
+}
+
+/* SRC plus a rope_freqs.weight of n floats: factors must be n_rot/2 positive finite numbers. */
+static iris_status load_with_rope_freqs(const float *f, int64_t n) {
+    iris_gguf g;
+    if (iris_gguf_open(&g, SRC)) { CHECK_MSG(0, "%s", iris_last_error()); return IRIS_ERR_IO; }
+    iris_gguf_writer *w;
+    CHECK_OK(iris_gguf_writer_new(&w));
+    CHECK_OK(iris_gguf_writer_copy_kvs(w, &g));
+    for (int64_t i = 0; i < g.n_tensors; i++) {
+        const iris_gguf_tensor_info *ti = &g.tensors[i];
+        int64_t shape[4];
+        for (int d = 0; d < ti->n_dims; d++) shape[d] = ti->ne[ti->n_dims - 1 - d];
+        CHECK_OK(iris_gguf_writer_add_tensor(w, ti->name, ti->dtype, ti->n_dims, shape, g.data + ti->offset));
+    }
+    CHECK_OK(iris_gguf_writer_add_tensor(w, "rope_freqs.weight", IRIS_F32, 1, (int64_t[]){n}, f));
+    CHECK_OK(iris_gguf_writer_write(w, tmp_name()));
+    iris_gguf_writer_free(w);
+    iris_gguf_close(&g);
+    iris_llama *m = NULL;
+    iris_status st = iris_llama_load(&m, tmp_name(), NULL);
+    if (st) CHECK_MSG(strlen(iris_last_error()) > 10, "an error message names the problem");
+    else CHECK(m->rope_freqs && m->rope_freqs->ne[0] == n);
+    iris_llama_free(m);
+    unlink(tmp_name());
+    return st;
+}
+
+TEST(llama_hostile_rope_freqs) {
+    float f[9] = {1, 1.5f, 8, 8, 8, 8, 8, 8, 8};
+    CHECK_OK(load_with_rope_freqs(f, 8)); /* 16-wide heads: 8 pairs */
+    CHECK(load_with_rope_freqs(f, 9) != IRIS_OK);
+    CHECK(load_with_rope_freqs(f, 7) != IRIS_OK);
+    f[3] = 0;
+    CHECK(load_with_rope_freqs(f, 8) == IRIS_ERR_FORMAT);
+    f[3] = -2;
+    CHECK(load_with_rope_freqs(f, 8) == IRIS_ERR_FORMAT);
+    f[3] = NAN;
+    CHECK(load_with_rope_freqs(f, 8) == IRIS_ERR_FORMAT);
+    f[3] = INFINITY;
+    CHECK(load_with_rope_freqs(f, 8) == IRIS_ERR_FORMAT);
 }

@@ -1,8 +1,11 @@
 /* test_llama_tiny.c - the Llama forward pass against transformers on tiny random models
    (tests/ref/gen_llama_tiny.py): "gqa" has 4 query heads over 2 KV heads, linear RoPE
    scaling x2 and a byte-level BPE vocabulary; "mha" has 3 heads, RoPE base 5e5, tied
-   embeddings and an FFN width that is no multiple of the SIMD width. Reference: logits of
-   a 11-token prompt pass (every position) and of 5 decode steps. */
+   embeddings and an FFN width that is no multiple of the SIMD width; "rope3" has Llama 3.1's
+   RoPE (rope_type llama3: per-pair frequency divisors in rope_freqs.weight, as llama.cpp's
+   converter writes them). Reference: logits of an 11-token (rope3: 24-token) prompt pass
+   (every position) and of 5 decode steps. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +99,41 @@ TEST(llama_tiny_simd_paths) {
     if (old) setenv("IRIS_SIMD", old, 1);
     else unsetenv("IRIS_SIMD");
     iris_cpu_simd_refresh();
+}
+
+/* Llama 3.1 RoPE: the factors of all three bands (1, blended, 8) are loaded and used; without
+   them the same model misses transformers by far more than the tolerance, so the check can fail. */
+TEST(llama_tiny_rope3_matches_transformers) {
+    check_model("rope3", 1, 0, 1, 1e-4);
+    check_model("rope3", 1, 1, 2, 1e-4);
+    check_model("rope3", 0, 1, 1, 2e-2);
+    tiny t;
+    if (!tiny_open(&t, "rope3")) { tiny_close(&t); return; }
+    const iris_tensor *ff = t.m->rope_freqs;
+    CHECK(ff && ff->ne[0] == 8);
+    if (ff) {
+        const float *f = ff->data;
+        CHECK_NEAR(f[0], 1.0, 0);
+        CHECK(f[1] > 1 && f[2] < 8);
+        CHECK_NEAR(f[7], 8.0, 0);
+    }
+    CHECK_NEAR(t.m->hp.rope_freq_scale, 1.0, 0);
+    const int32_t V = t.m->hp.n_vocab;
+    float *got = malloc((size_t)(t.n_prompt * V) * sizeof *got);
+    iris_llama_state_params sp = iris_llama_state_default_params();
+    sp.kv_f32 = 1;
+    t.m->rope_freqs = NULL; /* plain RoPE on the same weights */
+    iris_llama_state *s;
+    CHECK_OK(iris_llama_state_new(&s, t.m, 64, &sp));
+    if (s && got) {
+        CHECK_OK(iris_llama_eval_all(s, t.prompt, (int)t.n_prompt, got));
+        double worst = 0;
+        for (int64_t i = 0; i < t.n_prompt * V; i++) worst = fmax(worst, fabs(got[i] - t.want_prompt[i]));
+        CHECK_MSG(worst > 0.05, "without the frequency factors the logits still match (max diff %g)", worst);
+    }
+    free(got);
+    iris_llama_state_free(s);
+    tiny_close(&t);
 }
 
 TEST(llama_tiny_hparams_from_gguf) {

@@ -52,6 +52,31 @@ TEST(rope_hand_worked) {
     });
 }
 
+/* Hand-worked frequency factors (Llama 3.1's rope_freqs): the same D = 4 case at position 2, pair 0
+   divided by 1 (turns 2 rad), pair 1 by 4 (2 * 0.1 / 4 = 0.05 rad); a wrong length is refused. */
+TEST(rope_freq_factors_hand_worked) {
+    FOR_PATHS({
+        float xv[4] = {1, 0, 0, 2}, ffv[2] = {1, 4}, out[4];
+        int32_t pv[1] = {2};
+        int64_t sx[3] = {1, 1, 4}, sp[1] = {1}, sf[1] = {2};
+        iris_tensor *x = iris_ctx_upload(ctx, IRIS_F32, 3, sx, xv), *pos = iris_ctx_upload(ctx, IRIS_I32, 1, sp, pv);
+        iris_tensor *ff = iris_ctx_upload(ctx, IRIS_F32, 1, sf, ffv);
+        iris_rope_params p = {.n_dims = 4, .base = 100.0f};
+        iris_tensor *y = iris_rope_ff(ctx, x, pos, ff, p);
+        CHECK_MSG(y && !iris_tensor_read(y, out, sizeof out), "%s: %s", what, iris_last_error());
+        CHECK_NEAR(out[0], cos(2.0), 1e-6);
+        CHECK_NEAR(out[1], sin(2.0), 1e-6);
+        CHECK_NEAR(out[2], -2 * sin(0.05), 1e-6);
+        CHECK_NEAR(out[3], 2 * cos(0.05), 1e-6);
+    });
+    iris_ctx *ctx = test_ctx(1);
+    int64_t sx[3] = {1, 1, 4}, sp[1] = {1}, sf[1] = {3};
+    iris_rope_params p = {.n_dims = 4, .base = 100.0f};
+    iris_tensor *y = iris_rope_ff(ctx, iris_ctx_tensor(ctx, IRIS_F32, 3, sx), iris_ctx_tensor(ctx, IRIS_I32, 1, sp),
+                                  iris_ctx_tensor(ctx, IRIS_F32, 1, sf), p);
+    CHECK(ops_failed_with(ctx, y, "rope: frequency factors f32[3] must be f32[2]"));
+}
+
 TEST(rope_errors_name_op_and_shapes) {
     int64_t sx[4] = {1, 5, 2, 8}, sp[1] = {4}, sp5[1] = {5};
     iris_rope_params p = {.n_dims = 8, .base = 10000.0f, .freq_scale = 1.0f};

@@ -5,8 +5,9 @@
        theta_scale = powf(base, -2.0f / n_dims)          (float)
        theta = (float)pos; for each pair i: angle_i = freq_scale * theta; theta *= theta_scale
        cos/sin = cosf(angle_i), sinf(angle_i)
-   i.e. the frequency is built by repeated float multiplication, not as
-   pos * base^(-2i/n_dims) in double; at position 8000 the two differ by ~1e-3 rad
+   and with frequency factors ff (Llama 3.1's rope_freqs) angle_i = freq_scale * (theta / ff[i]),
+   as ggml calls rope_yarn(theta / ff, freq_scale, ...). The frequency is built by repeated float
+   multiplication, not as pos * base^(-2i/n_dims) in double; at position 8000 the two differ by ~1e-3 rad
    (tests/ref/gen_ops_rope.py prints it), enough to move a logit's last digits. The table is built once per
    position (per thread) and shared by all heads.
 
@@ -24,6 +25,7 @@
 typedef struct {
     iris_cpu *cpu;
     const iris_tensor *x, *pos;
+    const float *ff; /* [nd / 2] or NULL */
     float *y;
     int64_t L, H, D, nd;
     int neox, simd;
@@ -36,7 +38,7 @@ typedef struct {
 static void rope_table(const rope_job *j, int32_t p, float *c, float *s) {
     float theta = (float)p;
     for (int64_t i = 0; i < j->nd / 2; i++) {
-        float a = j->freq_scale * theta;
+        float a = j->freq_scale * (j->ff ? theta / j->ff[i] : theta);
         float ca = cosf(a), sa = sinf(a);
         if (j->neox) c[i] = ca, s[i] = sa;
         else c[2 * i] = c[2 * i + 1] = ca, s[2 * i] = -sa, s[2 * i + 1] = sa;
@@ -140,13 +142,14 @@ static void rope_rows(void *arg, int64_t r0, int64_t r1, int tid) {
     }
 }
 
-/* src0 x [..., L, H, D] f32, src1 pos I32 [L]; ip[0] n_dims, ip[1] mode (0 normal, 2 neox);
+/* src0 x [..., L, H, D] f32, src1 pos I32 [L], src2 frequency factors F32 [n_dims / 2] or NULL; ip[0] n_dims, ip[1] mode (0 normal, 2 neox);
    fp[0] base, fp[1] freq_scale. Output contiguous. */
 iris_status iris_cpu_rope(void *state, const iris_op_call *c) {
     iris_cpu *cpu = state;
     const iris_tensor *x = c->src[0];
     int nd = x->ndim;
-    rope_job j = {.cpu = cpu, .x = x, .pos = c->src[1], .y = c->dst->data, .L = x->ne[nd - 3], .H = x->ne[nd - 2],
+    rope_job j = {.cpu = cpu, .x = x, .pos = c->src[1],
+                  .ff = c->src[2] ? (const float *)c->src[2]->data : NULL, .y = c->dst->data, .L = x->ne[nd - 3], .H = x->ne[nd - 2],
                   .D = x->ne[nd - 1], .nd = c->ip[0], .neox = c->ip[1] == 2, .simd = iris_cpu_simd(),
                   .freq_scale = c->fp[1], .theta_scale = powf(c->fp[0], -2.0f / (float)c->ip[0])};
     int64_t rows = (nd == 4 ? x->ne[0] : 1) * j.L, per_row = j.H * j.D;
