@@ -1,9 +1,9 @@
 /* caption_decoder.h - the captioner's view of the language model: N sequences, each with its own KV
    cache, filled by a prefill and then advanced one token per step together.
 
-   This is the seam for batched decoding: today each sequence is an iris_llama_state and a step runs
-   them one after another; a batched Llama API (one forward pass over the N sequences, the weights read
-   once per step) replaces caption_decoder.c alone, the caption loop (caption.c) stays as it is.
+   It runs on the Llama core's batch (llama/batch.h): one forward pass per step over the sequences
+   stepped, each with its own cache; caption.c keeps up to N photos in flight and gives a finished
+   photo's sequence to the next.
 
        iris_caption_decoder *d;
        iris_caption_decoder_new(&d, model, 4, 512, &state_params);     // 4 sequences of 512 positions
