@@ -15,6 +15,7 @@ llama.cpp's one-image-at-a-time throughput.
     /usr/bin/python3 bench/gen_caption_random.py            # once: /tmp/iris-caption/*.gguf
     python3 bench/bench_caption.py [--threads 2] [--images 16] [--max-tokens 32] [--rounds 3]
         [--models /tmp/iris-caption] [--peer-python /work/benchdata/lcpp-venv/bin/python] [--only iris|llama.cpp]
+        [--bin bin]
 
 Prints a Markdown table and writes the raw JSON to <models>/bench_caption.json.
 """
@@ -58,7 +59,7 @@ def run_json(cmd):
 
 
 def iris_caption(args, lm, mm, photos, batch):
-    exe = os.path.join(ROOT, "bin", "caption")
+    exe = os.path.join(args.bin, "caption")
     help_text = subprocess.run([exe, "--help"], capture_output=True, text=True)
     help_text = help_text.stdout + help_text.stderr
     out = os.path.join(args.models, "captions_b%d.jsonl" % batch)
@@ -94,6 +95,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="vision encode rounds over the photos")
     ap.add_argument("--peer-python", default="/work/benchdata/lcpp-venv/bin/python")
     ap.add_argument("--only", choices=["iris", "llama.cpp"])
+    ap.add_argument("--bin", default=os.path.join(ROOT, "bin"), help="folder with iris's caption and bench_llava")
     args = ap.parse_args()
     lm = os.path.join(args.models, "llama-1b-q4_0.gguf")
     mm = os.path.join(args.models, "mmproj-vitl336-f16.gguf")
@@ -105,7 +107,7 @@ def main():
     res = {"threads": args.threads, "images": len(photos), "max_tokens": args.max_tokens}
 
     if args.only != "llama.cpp":
-        res["iris_encode"] = run_json([os.path.join(ROOT, "bin", "bench_llava"), "--mmproj", mm, "-t",
+        res["iris_encode"] = run_json([os.path.join(args.bin, "bench_llava"), "--mmproj", mm, "-t",
                                        str(args.threads), "-r", str(args.rounds)] + enc_photos)
     if args.only != "iris":
         peer = os.path.join(ROOT, "bench", "caption_peers", "run_llamacpp.py")

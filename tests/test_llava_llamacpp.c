@@ -4,7 +4,9 @@
    (mmproj: last layer dropped, F16 matrices, fc1/fc2 under swapped names), both from the llama.cpp
    copy vendored by llama-cpp-python 0.3.36 (tests/ref/gen_llava_llamacpp.py). References: the same
    transformers numbers test_llava_vision.c uses (llava/llava15.safetensors): the image rows of
-   inputs_embeds and the logits of the prompt [bos, 30, 40, <image>, 50, 60, 70]. */
+   inputs_embeds and the logits of the prompt [bos, 30, 40, <image>, 50, 60, 70]. (The converters'
+   tensors turned out bit-identical to gen_llava_tiny.py's own files; only the metadata differs: no
+   general.name in the mmproj, no bos/eos ids in the language model, llama.vocab_size added.) */
 #include <stdlib.h>
 #include <string.h>
 

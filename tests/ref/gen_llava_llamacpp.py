@@ -30,7 +30,9 @@ converter reads back exactly the vocabulary gen_llava_tiny.py wrote. Its reader 
 
 (transformers 4.44.2 and torch as for gen_llava_tiny.py.) Before writing anything it recomputes
 transformers' logits for the fixture prompt and checks they equal llava15.safetensors, so the weights
-converted are the weights the references came from.
+converted are the weights the references came from. At the end it says whether the converted tensors
+equal those gen_llava_tiny.py wrote itself (llava15_model.gguf, llava15_mmproj_legacy.gguf): they do,
+bit for bit (names, types, Q/K permutation, swapped MLP names); only the metadata differs.
 """
 import argparse
 import json
@@ -127,6 +129,17 @@ def write_spm_model(path, voc):
         assert sp.IdToPiece(i).encode() == piece and abs(sp.GetScore(i) - score) < 1e-6, i
 
 
+def compare_with_own(converted, own):
+    # informational: the converters' tensor data against gen_llava_tiny.py's own writer
+    import gguf
+    a = {t.name: t for t in gguf.GGUFReader(converted).tensors}
+    b = {t.name: t for t in gguf.GGUFReader(own).tensors}
+    same = set(a) == set(b) and all(a[n].tensor_type == b[n].tensor_type and
+                                    np.array_equal(np.asarray(a[n].data), np.asarray(b[n].data)) for n in a)
+    print("%s: tensors %s %s" % (os.path.basename(converted), "identical to" if same else "DIFFER from",
+                                 os.path.basename(own)))
+
+
 def run(cmd, env):
     print("+", " ".join(cmd))
     subprocess.run(cmd, check=True, env=env)
@@ -170,6 +183,8 @@ def main():
         shutil.copy(lm, os.path.join(OUT, "llamacpp15_model.gguf"))
         shutil.copy(os.path.join(vit, "mmproj-model-f16.gguf"), os.path.join(OUT, "llamacpp15_mmproj.gguf"))
         print("wrote", os.path.join(OUT, "llamacpp15_model.gguf"), "and llamacpp15_mmproj.gguf")
+        compare_with_own(os.path.join(OUT, "llamacpp15_model.gguf"), os.path.join(OUT, "llava15_model.gguf"))
+        compare_with_own(os.path.join(OUT, "llamacpp15_mmproj.gguf"), os.path.join(OUT, "llava15_mmproj_legacy.gguf"))
     finally:
         shutil.rmtree(tmp)
 
