@@ -17,7 +17,8 @@ llama.cpp's one-image-at-a-time throughput.
         [--models /tmp/iris-caption] [--peer-python /work/benchdata/lcpp-venv/bin/python] [--only iris|llama.cpp]
         [--bin bin]
 
-Prints a Markdown table and writes the raw JSON to <models>/bench_caption.json.
+Prints a Markdown table and writes the raw JSON to <models>/bench_caption.json (with --only, the other
+side's numbers already there for the same threads/photos/tokens are kept; --table reprints it).
 """
 import argparse
 import glob
@@ -96,7 +97,12 @@ def main():
     ap.add_argument("--peer-python", default="/work/benchdata/lcpp-venv/bin/python")
     ap.add_argument("--only", choices=["iris", "llama.cpp"])
     ap.add_argument("--bin", default=os.path.join(ROOT, "bin"), help="folder with iris's caption and bench_llava")
+    ap.add_argument("--table", action="store_true", help="only print the table of <models>/bench_caption.json")
     args = ap.parse_args()
+    out_json = os.path.join(args.models, "bench_caption.json")
+    if args.table:
+        with open(out_json) as f:
+            return table(json.load(f))
     lm = os.path.join(args.models, "llama-1b-q4_0.gguf")
     mm = os.path.join(args.models, "mmproj-vitl336-f16.gguf")
     for f in (lm, mm):
@@ -105,6 +111,11 @@ def main():
     photos = folder(args.models, args.images)
     enc_photos = photos[:min(4, len(photos))]
     res = {"threads": args.threads, "images": len(photos), "max_tokens": args.max_tokens}
+    if args.only and os.path.exists(out_json):  # one side at a time: keep the other side's numbers of the same setup
+        with open(out_json) as f:
+            old = json.load(f)
+        if all(old.get(k) == res[k] for k in res):
+            res = old
 
     if args.only != "llama.cpp":
         res["iris_encode"] = run_json([os.path.join(args.bin, "bench_llava"), "--mmproj", mm, "-t",
@@ -118,9 +129,12 @@ def main():
     if args.only != "llama.cpp":
         res["iris_b1"] = iris_caption(args, lm, mm, photos, 1)
         res["iris_b8"] = iris_caption(args, lm, mm, photos, 8)
-    with open(os.path.join(args.models, "bench_caption.json"), "w") as f:
+    with open(out_json, "w") as f:
         json.dump(res, f, indent=1)
+    table(res)
 
+
+def table(res):
     def g(k, f):
         return res.get(k, {}).get(f)
 
@@ -135,7 +149,7 @@ def main():
         return "%.2fx" % ((b / a) if inverse else (a / b))
 
     print("\n%d threads, %d photos, %d tokens per caption; CLIP ViT-L/14-336 F16 mmproj, 1.1B Llama Q4_0 "
-          "(random weights)\n" % (args.threads, len(photos), args.max_tokens))
+          "(random weights)\n" % (res["threads"], res["images"], res["max_tokens"]))
     print("| measure | iris | llama.cpp | iris / llama.cpp | goal |")
     print("|---|---|---|---|---|")
     ie, le = g("iris_encode", "encode_ms_median"), g("llamacpp_encode", "encode_ms_median")
@@ -155,7 +169,6 @@ def main():
     for b in (1, 8):
         if g("iris_b%d" % b, "note"):
             print("note (iris --batch %d): %s" % (b, g("iris_b%d" % b, "note")))
-
 
 if __name__ == "__main__":
     main()
