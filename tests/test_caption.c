@@ -303,3 +303,46 @@ TEST(caption_minigptv2_pair) {
     iris_image_free(&img);
     iris_caption_free(c);
 }
+
+/* ignore_eos (benchmarks): a run where some photo draws the end token (hot sampling over the 512
+   pieces; the first seed that does) runs every photo to max_tokens with ignore_eos. */
+static int caption_run_count(iris_image *img, int n, int max, int ignore, uint64_t seed, int *stopped) {
+    iris_caption_params p = iris_caption_default_params();
+    p.max_tokens = max, p.ignore_eos = ignore, p.batch = 3, p.ctx.n_threads = 1, p.temp = 20, p.seed = seed;
+    iris_caption_ctx *c = NULL;
+    CHECK_OK(iris_caption_load(&c, "tests/ref/llava/llava15_model.gguf", "tests/ref/llava/llava15_mmproj.gguf", &p));
+    int full = 0;
+    *stopped = 0;
+    iris_caption_result r[8];
+    if (c && n <= 8 && !iris_caption_images(c, img, (size_t)n, r, NULL, NULL))
+        for (int i = 0; i < n; i++) {
+            *stopped += r[i].status == IRIS_OK && r[i].stopped_by_eog;
+            full += r[i].status == IRIS_OK && r[i].n_tokens == max && !r[i].stopped_by_eog;
+            iris_caption_result_free(&r[i]);
+        }
+    iris_caption_free(c);
+    return full;
+}
+
+TEST(caption_ignore_eos) {
+    const char *dir = test_data("images");
+    if (!dir) return;
+    static const char *names[] = {"dog.jpg", "kite.jpg", "fruits.jpg", "eagle.jpg", "person.jpg", "horses.jpg"};
+    enum { N = 6, MAX = 40 };
+    iris_image img[N];
+    for (int i = 0; i < N; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        CHECK_OK(iris_image_load(&img[i], path, NULL));
+    }
+    uint64_t seed = 0;
+    int stopped = 0;
+    for (uint64_t s = 1; s <= 32 && !stopped; s++) {
+        caption_run_count(img, N, MAX, 0, s, &stopped);
+        seed = s;
+    }
+    CHECK_MSG(stopped > 0, "no seed made a photo stop at the end token: the test shows nothing");
+    CHECK_INT(caption_run_count(img, N, MAX, 1, seed, &stopped), N);
+    CHECK_INT(stopped, 0);
+    for (int i = 0; i < N; i++) iris_image_free(&img[i]);
+}

@@ -2,6 +2,7 @@
    (caption_decoder.h): vision rows and prompt prefilled, then one token per step for all of them
    together; a photo that finishes hands its place to the next one. */
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,8 @@ struct iris_caption_ctx {
     int32_t *pre, *post;
     int n_pre, n_post;
     int max_tiles, max_rows, n_ctx;
+    int32_t *eog;                /* with ignore_eos: the end tokens masked before each draw */
+    int n_eog;
     char model_path[256];
 };
 
@@ -54,7 +57,7 @@ void iris_caption_free(iris_caption_ctx *c) {
     iris_llava_vision_free(c->vision);
     iris_llama_free(c->lm);
     iris_ctx_free(c->vctx);
-    free(c->pre), free(c->post), free(c->prompt);
+    free(c->pre), free(c->post), free(c->prompt), free(c->eog);
     free(c);
 }
 
@@ -108,6 +111,13 @@ iris_status iris_caption_load(iris_caption_ctx **out, const char *model_path, co
         if (c->n_pre + c->n_post + vi->n_tokens >= c->n_ctx)
             st = iris_fail(IRIS_ERR_ARG, "%s: the prompt (%d tokens) and an image (%d rows or more) do not fit its "
                            "context of %d", model_path, c->n_pre + c->n_post, vi->n_tokens, c->n_ctx);
+    }
+    if (!st && p.ignore_eos) {
+        int V = c->lm->hp.n_vocab;
+        c->eog = malloc(sizeof *c->eog * (size_t)V);
+        if (!c->eog) st = iris_fail(IRIS_ERR_NOMEM, "caption: out of memory");
+        for (int t = 0; !st && t < V; t++)
+            if (iris_vocab_is_eog(c->lm->vocab, t)) c->eog[c->n_eog++] = t;
     }
     if (!st) {
         iris_llama_state_params sp = iris_llama_state_default_params();
@@ -232,6 +242,7 @@ static int finish(iris_caption_ctx *c, place *pl, iris_caption_result_fn on_resu
 
 /* Takes the token drawn from `logits`; 1 when the place is finished. */
 static int advance(iris_caption_ctx *c, place *pl, const float *logits) {
+    for (int i = 0; i < c->n_eog; i++) ((float *)logits)[c->eog[i]] = -INFINITY; /* the row is this place's own */
     int32_t t = iris_sampler_sample(pl->sampler, logits);
     iris_sampler_accept(pl->sampler, t);
     pl->tokens[pl->n_tokens++] = t;

@@ -66,6 +66,7 @@ typedef struct iris_caption_params {
     iris_ctx_params ctx;      /* device and threads (ctx.device IRIS_CPU or IRIS_CUDA) */
     int kv_f32;               /* 1: F32 KV cache (default 0: F16, as llama.cpp) */
     int exact;                /* the Llama core's exact mode (iris_llama_state_params.exact; default 1) */
+    int ignore_eos;           /* 1: end tokens are never drawn, every caption has max_tokens (benchmarks) */
 } iris_caption_params;
 
 typedef struct iris_caption_result {

@@ -16,7 +16,7 @@
 
 static iris_cli_common common;
 static const char *model_path, *mmproj_path, *prompt;
-static int max_tokens = 64, batch = 1, tmpl, format, overwrite, kv_f32;
+static int max_tokens = 64, batch = 1, tmpl, format, overwrite, kv_f32, ignore_eos;
 static float temp;
 static int64_t seed;
 static iris_cli_list paths;
@@ -40,6 +40,7 @@ static const iris_cli_opt opts[] = {
                   "jsonl lines, csv (RFC 4180, with a header), or txt (photo.txt beside each photo)"),
     IRIS_OPT_FLAG("overwrite", 0, &overwrite, "--format txt: replace existing .txt files (kept by default)"),
     IRIS_OPT_FLAG("kv-f32", 0, &kv_f32, "F32 KV cache instead of F16", .flags = IRIS_CLI_HIDDEN),
+    IRIS_OPT_FLAG("ignore-eos", 0, &ignore_eos, "never stop at the end token: every caption has --max-tokens (benchmarks)"),
     IRIS_CLI_COMMON_OPTS(&common),
     IRIS_OPT_OUTPUT(&common, "write captions to FILE (jsonl, csv)"),
     IRIS_OPT_RESUME(&common),
@@ -220,7 +221,7 @@ int main(int argc, char **argv) {
     if (iris_cli_ctx_create(&probe, &common, NULL)) return iris_cli_fatal(IRIS_CLI_EXIT_LOAD, "%s", iris_last_error());
     iris_caption_params cp = iris_caption_default_params();
     cp.prompt = prompt, cp.tmpl = (iris_caption_template)tmpl, cp.max_tokens = max_tokens, cp.temp = temp;
-    cp.seed = (uint64_t)seed, cp.batch = batch, cp.kv_f32 = kv_f32;
+    cp.seed = (uint64_t)seed, cp.batch = batch, cp.kv_f32 = kv_f32, cp.ignore_eos = ignore_eos;
     cp.ctx.device = iris_ctx_device(probe), cp.ctx.n_threads = common.threads;
     iris_ctx_free(probe);
     iris_caption_ctx *cc;
