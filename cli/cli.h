@@ -294,8 +294,9 @@ int iris_cli_parse_shard(const char *value, void *dest, char *err, size_t errlen
 #define IRIS_CLI_COMMON_OPTS(c) IRIS_OPT_THREADS(c), IRIS_OPT_DEVICE(c), IRIS_OPT_QUIET(c), IRIS_OPT_VERBOSE(c)
 /* Tools that turn many inputs into JSON lines: -o --resume --fsync --hidden --shard.
    (A tool decoding through iris_cli_prefetch adds IRIS_OPT_DECODE_THREADS(c).) */
-#define IRIS_CLI_BATCH_OPTS(c, output_help) IRIS_OPT_OUTPUT(c, output_help), IRIS_OPT_RESUME(c), IRIS_OPT_FSYNC(c), \
-    IRIS_OPT_HIDDEN(c), IRIS_OPT_SHARD(c)
+#define IRIS_CLI_BATCH_OPTS(c, output_help) IRIS_OPT_OUTPUT(c, output_help), IRIS_CLI_BATCH_REST(c)
+/* The same without -o, for a tool whose output option says something else (detect's DIR). */
+#define IRIS_CLI_BATCH_REST(c) IRIS_OPT_RESUME(c), IRIS_OPT_FSYNC(c), IRIS_OPT_HIDDEN(c), IRIS_OPT_SHARD(c)
 
 /* A context as --device/--threads ask: auto tries CUDA, then falls back to the
    CPU (noted with -v). `base` (may be NULL) supplies the other parameters. */

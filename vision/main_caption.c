@@ -42,11 +42,7 @@ static const iris_cli_opt opts[] = {
     IRIS_OPT_FLAG("kv-f32", 0, &kv_f32, "F32 KV cache instead of F16", .flags = IRIS_CLI_HIDDEN),
     IRIS_OPT_FLAG("ignore-eos", 0, &ignore_eos, "never stop at the end token: every caption has --max-tokens (benchmarks)"),
     IRIS_CLI_COMMON_OPTS(&common),
-    IRIS_OPT_OUTPUT(&common, "write captions to FILE (jsonl, csv)"),
-    IRIS_OPT_RESUME(&common),
-    IRIS_OPT_FSYNC(&common),
-    IRIS_OPT_HIDDEN(&common),
-    IRIS_OPT_SHARD(&common),
+    IRIS_CLI_BATCH_OPTS(&common, "write captions to FILE (jsonl, csv)"),
     IRIS_OPT_DECODE_THREADS(&common),
     IRIS_OPT_END,
 };

@@ -43,10 +43,7 @@ static const iris_cli_opt opts[] = {
     IRIS_CLI_COMMON_OPTS(&common),
     IRIS_OPT_STRING("output", 'o', &common.output, "DIR", "write detections.jsonl (and the rest) into DIR",
                     .def = "JSON lines to stdout"),
-    IRIS_OPT_RESUME(&common),
-    IRIS_OPT_FSYNC(&common),
-    IRIS_OPT_HIDDEN(&common),
-    IRIS_OPT_SHARD(&common),
+    IRIS_CLI_BATCH_REST(&common),
     IRIS_OPT_DECODE_THREADS(&common),
     IRIS_OPT_END,
 };
