@@ -336,3 +336,39 @@ TEST(linear_quantized_weights) {
         }
     })
 }
+
+/* Products large enough for one GEMM call per thread (linear.c big_tiles: M >= 512 on OpenBLAS),
+   with F32 and F16 weights, bias and an activation, against a float64 loop; and the same with the
+   256 x 256 tiles forced, which must agree with it to rounding. */
+TEST(linear_large_products_match_float64) {
+    const int64_t M = 600, N = 272, K = 96;
+    uint32_t seed = 3;
+    float *x = malloc(sizeof(float) * M * K), *w = malloc(sizeof(float) * N * K), *b = malloc(sizeof(float) * N);
+    iris_half *wh = malloc(sizeof(iris_half) * N * K);
+    float *want = malloc(sizeof(float) * M * N);
+    for (int64_t i = 0; i < M * K; i++) x[i] = frand(&seed);
+    for (int64_t i = 0; i < N * K; i++) wh[i] = iris_f32_to_f16(frand(&seed)), w[i] = iris_f16_to_f32(wh[i]);
+    for (int64_t i = 0; i < N; i++) b[i] = frand(&seed);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < N; n++) {
+            double s = b[n];
+            for (int64_t k = 0; k < K; k++) s += (double)x[m * K + k] * w[n * K + k];
+            want[m * N + n] = s > 0 ? (float)s : (float)(0.1 * s);
+        }
+    for (int tiles = 0; tiles < 2; tiles++) {
+        if (tiles) setenv("IRIS_LINEAR_TILES", "small", 1);
+        for (int f16 = 0; f16 < 2; f16++) {
+            iris_ctx *ctx = test_ctx(2);
+            int64_t xs[2] = {M, K}, ws[2] = {N, K}, bs[1] = {N};
+            iris_tensor *wt = f16 ? iris_ctx_upload(ctx, IRIS_F16, 2, ws, wh) : iris_ctx_upload(ctx, IRIS_F32, 2, ws, w);
+            float *got = test_read_f32(iris_linear_act(ctx, iris_ctx_upload(ctx, IRIS_F32, 2, xs, x), wt,
+                                                       iris_ctx_upload(ctx, IRIS_F32, 1, bs, b), IRIS_ACT_LEAKY, 0.1f));
+            /* f32 sums of 96 products of values in [-1, 1] */
+            if (got) CHECK_CLOSE(got, want, M * N, 1e-4, 1e-4);
+            else CHECK_MSG(0, "%s", iris_last_error());
+            free(got);
+        }
+    }
+    unsetenv("IRIS_LINEAR_TILES");
+    free(x), free(w), free(b), free(wh), free(want);
+}

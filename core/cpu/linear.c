@@ -170,6 +170,17 @@ static void linear_ordered(void *arg, int64_t begin, int64_t end, int tid) {
     epilogue(j->y + begin, j->N, j->M, end - begin, j->bias ? j->bias + begin : NULL, j->act, j->alpha);
 }
 
+/* Large products on OpenBLAS go as one call per thread instead of 256 x 256 tiles: called per tile
+   it packs both operands again for every tile, a tenth of SD's UNet step at 256^2. The weight slice
+   is converted to f32 whole then (at most BIG_TILE_FLOATS floats per thread). */
+#define BIG_TILE_FLOATS (16 * 1024 * 1024)
+static int big_tiles(const iris_cpu *cpu, int64_t M, int64_t N, int64_t K) {
+    const char *e = getenv("IRIS_LINEAR_TILES");
+    if (e && !strcmp(e, "small")) return 0;
+    return iris_cpu_sgemm_uses_openblas() && M >= 512 && N >= 64 * cpu->n_threads &&
+           (N / cpu->n_threads + 16) * K <= BIG_TILE_FLOATS;
+}
+
 iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
     iris_cpu *cpu = state;
     const iris_tensor *x = c->src[0], *w = c->src[1], *b = c->src[2];
@@ -203,6 +214,10 @@ iris_status iris_cpu_linear(void *state, const iris_op_call *c) {
             j.tn = j.tn < 16 ? 16 : j.tn > TILE ? TILE : j.tn;
         }
         j.tn = min64(j.tn, N);
+        if (big_tiles(cpu, M, N, K)) { /* one call per thread: OpenBLAS packs each operand panel once */
+            j.tm = M;
+            j.tn = min64(N, (N + cpu->n_threads - 1) / cpu->n_threads / 16 * 16 + 16);
+        }
         j.wtile_bytes = w->dtype == IRIS_F32 ? 0 : align64((size_t)(j.tn * K) * sizeof(float));
         j.priv = j.wtile_bytes + align64(iris_cpu_sgemm_work_bytes(j.tm, j.tn, K));
     }
