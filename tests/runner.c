@@ -217,3 +217,13 @@ int main(int argc, char **argv) {
     free(tests);
     return failed ? 1 : 0;
 }
+
+int test_llava_photo(iris_image *img, const char *name) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/ref/llava/photo_%s.png", name);
+    iris_image_read_params rp = iris_image_default_read_params();
+    rp.channels = 3;
+    iris_status st = iris_image_load(img, path, &rp);
+    CHECK_OK(st);
+    return st == IRIS_OK;
+}

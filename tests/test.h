@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "../core/iris.h"
+#include "../core/image.h"
 
 void test_register(const char *name, void (*fn)(void), const char *file);
 int test_check(int ok, const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -66,6 +67,8 @@ float *test_ref_f32(const char *file, const char *tensor, int64_t *n);
 iris_ctx *test_ctx(int threads);
 /* Parses a JSON file (cJSON_Delete it); NULL after a recorded failure naming the file. */
 struct cJSON *test_json(const char *path);
+/* tests/ref/llava/photo_<name>.png as RGB (the captioner's test photos); 0 after a recorded failure. */
+int test_llava_photo(iris_image *img, const char *name);
 /* Reads a tensor produced by ops into a malloc'd float array (converting F16/BF16). */
 float *test_read_f32(const iris_tensor *t);
 

@@ -16,16 +16,6 @@ static const char *models[] = {"llava15", "llava16"};
 static const char *photos[] = {"wide", "tall"};
 #define PROMPT "Describe the dog." /* gen_caption_tiny.py's */
 
-static int load_photo(iris_image *img, const char *photo) {
-    char path[256];
-    snprintf(path, sizeof path, "tests/ref/llava/photo_%s.png", photo);
-    iris_image_read_params rp = iris_image_default_read_params();
-    rp.channels = 3;
-    iris_status st = iris_image_load(img, path, &rp);
-    CHECK_OK(st);
-    return st == IRIS_OK;
-}
-
 static iris_caption_ctx *open_caption(const char *model, iris_caption_template t, int batch) {
     char lm[256], mm[256];
     snprintf(lm, sizeof lm, "tests/ref/llava/%s_model.gguf", model);
@@ -125,7 +115,7 @@ TEST(caption_logits_match_transformers) {
         iris_caption_ctx *cc = open_caption(models[mi], IRIS_CAPTION_TEMPLATE_AUTO, 1);
         for (int pi = 0; pi < 2 && m && v && ctx && ids && cc; pi++) {
             iris_image img;
-            if (!load_photo(&img, photos[pi])) continue;
+            if (!test_llava_photo(&img, photos[pi])) continue;
             float *rows = NULL;
             int n_rows = 0;
             CHECK_OK(iris_llava_embed(ctx, v, &img, &rows, &n_rows));
@@ -215,8 +205,8 @@ TEST(caption_greedy_matches_transformers) {
     int n_checked = 0;
     for (int mi = 0; mi < 2; mi++) {
         iris_image img[2];
-        int ok = load_photo(&img[0], photos[0]);
-        ok = load_photo(&img[1], photos[1]) && ok;
+        int ok = test_llava_photo(&img[0], photos[0]);
+        ok = test_llava_photo(&img[1], photos[1]) && ok;
         iris_caption_result one[2], two[2];
         iris_caption_ctx *c1 = open_caption(models[mi], IRIS_CAPTION_TEMPLATE_AUTO, 1);
         iris_caption_ctx *c2 = open_caption(models[mi], IRIS_CAPTION_TEMPLATE_AUTO, 2);
@@ -249,7 +239,7 @@ static int stop_after_first(void *user, size_t index, const iris_caption_result 
 TEST(caption_bad_photo_and_stop) {
     iris_caption_ctx *c = open_caption("llava15", IRIS_CAPTION_TEMPLATE_AUTO, 2);
     iris_image img[3];
-    int ok = load_photo(&img[0], "wide") && load_photo(&img[2], "tall");
+    int ok = test_llava_photo(&img[0], "wide") && test_llava_photo(&img[2], "tall");
     uint8_t px[3] = {1, 2, 3};
     img[1] = (iris_image){.w = 0, .h = 1, .c = 3, .data = px}; /* no pixels */
     if (c && ok) {

@@ -19,16 +19,6 @@
 
 static const char *photos[] = {"wide", "tall"};
 
-static int load_photo(iris_image *img, const char *photo) {
-    char path[256];
-    snprintf(path, sizeof path, "tests/ref/llava/photo_%s.png", photo);
-    iris_image_read_params rp = iris_image_default_read_params();
-    rp.channels = 3;
-    iris_status st = iris_image_load(img, path, &rp);
-    CHECK_OK(st);
-    return st == IRIS_OK;
-}
-
 static float *ref(const char *photo, const char *what, int64_t *n) {
     char name[64];
     snprintf(name, sizeof name, "%s.%s", photo, what);
@@ -67,7 +57,7 @@ TEST(llava_llamacpp_vision_matches_transformers) {
         float *want = ref(photos[p], "embeds", &n), *rows = NULL;
         iris_image img;
         int n_rows = 0;
-        if (want && load_photo(&img, photos[p])) {
+        if (want && test_llava_photo(&img, photos[p])) {
             CHECK_OK(iris_llava_embed(ctx, v, &img, &rows, &n_rows));
             CHECK_INT((int64_t)n_rows * 64, n);
             if (rows && (int64_t)n_rows * 64 == n)
@@ -95,7 +85,7 @@ static void check_logits(int kv_f32, int exact, double atol) {
     float *ids_f = test_ref_f32("llava/llava15.safetensors", "input_ids", &n_ids);
     float *want = ref("wide", "logits", &n_want);
     iris_image img;
-    if (!v || !m || !ids_f || !want || n_ids != 7 || !load_photo(&img, "wide")) {
+    if (!v || !m || !ids_f || !want || n_ids != 7 || !test_llava_photo(&img, "wide")) {
         CHECK_MSG(n_ids == 7, "input_ids has %lld ids", (long long)n_ids);
         free(ids_f), free(want);
         iris_llava_vision_free(v);

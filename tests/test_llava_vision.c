@@ -25,16 +25,6 @@ static iris_llava_vision *open_model(const char *model, const char *file) {
     return v;
 }
 
-static int load_photo(iris_image *img, const char *photo) {
-    char path[256];
-    snprintf(path, sizeof path, "tests/ref/llava/photo_%s.png", photo);
-    iris_image_read_params rp = iris_image_default_read_params();
-    rp.channels = 3;
-    iris_status st = iris_image_load(img, path, &rp);
-    CHECK_OK(st);
-    return st == IRIS_OK;
-}
-
 static float *ref(const char *model, const char *photo, const char *what, int64_t *n) {
     char file[128], name[64];
     snprintf(file, sizeof file, "llava/%s.safetensors", model);
@@ -51,7 +41,7 @@ TEST(llava_preprocess_matches_transformers) {
         if (!v) continue;
         for (int p = 0; p < 2; p++) {
             iris_image img;
-            if (!load_photo(&img, photos[p])) continue;
+            if (!test_llava_photo(&img, photos[p])) continue;
             iris_llava_pixels px;
             int64_t n = 0;
             float *want = ref(models[m], photos[p], "pixels", &n);
@@ -85,7 +75,7 @@ static void check_vision(const char *model, const char *file) {
         float *px = ref(model, photos[p], "pixels", &n_px), *feat = ref(model, photos[p], "features", &n_feat);
         float *proj = ref(model, photos[p], "projected", &n_proj), *emb = ref(model, photos[p], "embeds", &n_emb);
         iris_image img;
-        if (px && feat && proj && emb && load_photo(&img, photos[p])) {
+        if (px && feat && proj && emb && test_llava_photo(&img, photos[p])) {
             int64_t S = in->image_size, T = n_px / (3 * S * S);
             iris_ctx_reset(ctx);
             iris_tensor *x = iris_ctx_upload(ctx, IRIS_F32, 4, (int64_t[]){T, 3, S, S}, px);

@@ -17,14 +17,6 @@
 #define MODEL "tests/ref/minigptv2/model.gguf"
 #define REF "minigptv2/ref.safetensors"
 
-static int load_photo(iris_image *img) {
-    iris_image_read_params rp = iris_image_default_read_params();
-    rp.channels = 3;
-    iris_status st = iris_image_load(img, "tests/ref/llava/photo_wide.png", &rp);
-    CHECK_OK(st);
-    return st == IRIS_OK;
-}
-
 TEST(minigptv2_mmproj_info) {
     iris_llava_vision *v = NULL;
     CHECK_OK(iris_llava_vision_load(&v, MMPROJ, NULL));
@@ -54,7 +46,7 @@ TEST(minigptv2_vision_matches_pytorch) {
     float *px = test_ref_f32(REF, "pixels", &n_px), *feat = test_ref_f32(REF, "features", &n_feat);
     float *proj = test_ref_f32(REF, "projected", &n_proj);
     iris_image img = {0};
-    if (!v || !px || !feat || !proj || !load_photo(&img)) goto done;
+    if (!v || !px || !feat || !proj || !test_llava_photo(&img, "wide")) goto done;
     iris_llava_pixels pix;
     CHECK_OK(iris_llava_preprocess(v, &img, &pix));
     if (pix.data) {
