@@ -1,5 +1,5 @@
 /* caption.c - the caption loop: up to `batch` photos in flight, each a sequence of the decoder
-   (caption_decoder.h): vision rows and prompt prefilled, then one token per step for all of them
+   (llama/batch.h): vision rows and prompt prefilled, then one token per step for all of them
    together; a photo that finishes hands its place to the next one. */
 #include <stdio.h>
 #include <math.h>
@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "../llama/sampler.h"
-#include "caption_decoder.h"
+#include "../llama/batch.h"
 #include "caption_impl.h"
 #include "llava.h"
 
@@ -18,7 +18,7 @@ struct iris_caption_ctx {
     iris_llama *lm;
     iris_llava_vision *vision;
     iris_ctx *vctx;              /* where the vision passes run */
-    iris_caption_decoder *dec;
+    iris_llama_batch *dec;      /* one sequence per photo in flight */
     iris_caption_template tmpl;
     int32_t *pre, *post;
     int n_pre, n_post;
@@ -53,7 +53,7 @@ iris_caption_params iris_caption_default_params(void) {
 
 void iris_caption_free(iris_caption_ctx *c) {
     if (!c) return;
-    iris_caption_decoder_free(c->dec);
+    iris_llama_batch_free(c->dec);
     iris_llava_vision_free(c->vision);
     iris_llama_free(c->lm);
     iris_ctx_free(c->vctx);
@@ -122,7 +122,7 @@ iris_status iris_caption_load(iris_caption_ctx **out, const char *model_path, co
     if (!st) {
         iris_llama_state_params sp = iris_llama_state_default_params();
         sp.ctx = p.ctx, sp.kv_f32 = p.kv_f32, sp.exact = p.exact;
-        st = iris_caption_decoder_new(&c->dec, c->lm, p.batch, c->n_ctx, &sp);
+        st = iris_llama_batch_new(&c->dec, c->lm, p.batch, c->n_ctx, &sp);
     }
     if (st) {
         iris_caption_free(c);
@@ -274,10 +274,10 @@ static int start(iris_caption_ctx *c, place *pl, int k, size_t index, const void
     pl->tokens = st ? NULL : malloc(sizeof *pl->tokens * (size_t)c->p.max_tokens);
     if (!st && !pl->tokens) st = iris_fail(IRIS_ERR_NOMEM, "caption: out of memory");
     if (!st) st = iris_sampler_new(&pl->sampler, c->lm->hp.n_vocab, &sp);
-    if (!st) st = iris_caption_decoder_clear(c->dec, k);
-    if (!st) st = iris_caption_decoder_prefill_tokens(c->dec, k, c->pre, c->n_pre, NULL);
-    if (!st) st = iris_caption_decoder_prefill_embd(c->dec, k, rows, n_rows, c->n_post ? NULL : logits);
-    if (!st && c->n_post) st = iris_caption_decoder_prefill_tokens(c->dec, k, c->post, c->n_post, logits);
+    if (!st) st = iris_llama_batch_clear(c->dec, k);
+    if (!st) st = iris_llama_batch_eval(c->dec, k, c->pre, c->n_pre, NULL);
+    if (!st) st = iris_llama_batch_eval_embd(c->dec, k, rows, n_rows, c->n_post ? NULL : logits);
+    if (!st && c->n_post) st = iris_llama_batch_eval(c->dec, k, c->post, c->n_post, logits);
     free(rows);
     if (st) {
         free(pl->tokens), iris_sampler_free(pl->sampler);
@@ -325,7 +325,7 @@ iris_status iris_caption_run(iris_caption_ctx *c, const iris_caption_source *src
         for (int k = 0; k < B; k++)
             if (pl[k].active) seqs[n] = k, toks[n] = pl[k].next, n++;
         if (!n || err || stop) break;
-        err = iris_caption_decoder_step(c->dec, seqs, toks, n, logits);
+        err = iris_llama_batch_step(c->dec, seqs, toks, n, logits);
         for (int i = 0; i < n && !err; i++) {
             place *q = &pl[seqs[i]];
             q->pos++;
