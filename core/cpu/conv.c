@@ -660,14 +660,13 @@ static iris_status conv_depthwise(conv_job *j) {
    8..96-channel maps of 20^2..160^2 positions): each output tile of R channels x 32 positions is
    summed in registers over the input channels, weights broadcast from their rows, and stored once
    with bias and activation. */
-#define PW_MAX_C 512
-
-static int pw_wanted(const conv_job *j);
-
+/* Where it beats the GEMM (measured on Zen 5 in YOLO-Fastest's and YOLOv4-tiny's layers): up to 128
+   input channels. IRIS_CONV=direct keeps every conv on the GEMM, for comparison. */
 static int pw_fast(const conv_job *j) {
     return j->kh == 1 && j->kw == 1 && j->sh == 1 && j->sw == 1 && j->ph == 0 && j->pw == 0 && j->G == 1 &&
-           !j->res && j->wt == IRIS_F32 && j->C <= PW_MAX_C && j->xs[3] == 1 && j->xs[2] == j->W &&
-           j->Ho == j->H && j->Wo == j->W && iris_cpu_simd() >= IRIS_SIMD_AVX512;
+           !j->res && j->wt == IRIS_F32 && j->C <= 128 && j->xs[3] == 1 && j->xs[2] == j->W &&
+           j->Ho == j->H && j->Wo == j->W && iris_cpu_simd() >= IRIS_SIMD_AVX512 &&
+           iris_cpu_conv_mode() != IRIS_CONV_DIRECT;
 }
 
 #ifdef IRIS_X86
@@ -710,15 +709,6 @@ PW_TILE(4)
 PW_TILE(1)
 #undef PW_TILE
 #endif
-
-/* Where it beats the GEMM (measured on Zen 5 in YOLO-Fastest's and YOLOv4-tiny's layers): few
-   input channels, or IRIS_CONV=direct forcing the GEMM for comparison. */
-static int pw_wanted(const conv_job *j) {
-    const char *e = getenv("IRIS_CONV1X1");
-    if (e && !strcmp(e, "gemm")) return 0;
-    if (e && !strcmp(e, "tile")) return 1;
-    return j->C <= 128;
-}
 
 /* one item: image n, positions [32 i, 32 i + 32), every output channel */
 static void pw_cols(void *arg, int64_t begin, int64_t end, int tid) {
@@ -788,7 +778,7 @@ iris_status iris_cpu_conv2d(void *state, const iris_op_call *c) {
         st = iris_cpu_conv2d_winograd(cpu, c, j->bias); /* 3x3 stride 1: conv_winograd.c */
     else if (j->Cg == 1)
         st = conv_depthwise(j);
-    else if (pw_fast(j) && pw_wanted(j))
+    else if (pw_fast(j))
         st = conv_pointwise(j);
     else
         st = conv_gemm(j);

@@ -74,6 +74,8 @@ static int current_mode(void) {
     return m;
 }
 
+int iris_cpu_conv_mode(void) { return current_mode(); }
+
 int iris_cpu_conv_select(int mode) {
     int old = current_mode();
     atomic_store(&conv_mode, mode);

@@ -122,9 +122,11 @@ void iris_cpu_for_each_tile(iris_cpu *cpu, int64_t n, iris_range_fn fn, void *ar
    iris_cpu_winograd_wanted says whether a conv2d call takes that path: under AUTO when the shape is
    large enough to gain (measured), under WINOGRAD for every 3x3 stride-1 shape, never under DIRECT.
    IRIS_CONV=auto|direct|winograd in the environment sets the mode at start; tests and benchmarks
-   switch it with iris_cpu_conv_select, which returns the previous mode. bias: f32 [O] or NULL. */
+   switch it with iris_cpu_conv_select, which returns the previous mode. DIRECT also keeps thin 1x1
+   convs on the GEMM (conv.c's register-tiled path runs under the other two). bias: f32 [O] or NULL. */
 enum { IRIS_CONV_AUTO = 0, IRIS_CONV_DIRECT, IRIS_CONV_WINOGRAD };
 int iris_cpu_conv_select(int mode);
+int iris_cpu_conv_mode(void);
 int iris_cpu_winograd_wanted(const iris_op_call *c);
 iris_status iris_cpu_conv2d_winograd(iris_cpu *cpu, const iris_op_call *c, const float *bias);
 /* One dot product of n f32 values in a llama.cpp summation order (see ops.h), the same bits on every
