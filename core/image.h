@@ -215,6 +215,9 @@ void iris_letterbox_unmap(const iris_letterbox *lb, float *x, float *y);
 /* Letterbox into a new dw x dh u8 image, the margins filled with `fill`. */
 iris_status iris_image_letterbox(iris_image *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode,
                                  uint8_t fill, iris_letterbox *lb);
+/* Resize into float HWC dh x dw x src->c with values u/255 (the same floats as converting the image
+   to u/255 first, without that copy of the whole image). `dst` holds dw*dh*src->c floats. */
+iris_status iris_image_resize_f32(float *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode);
 /* Letterbox into a float HWC canvas dh x dw x src->c with values u/255
    (darknet: IRIS_RESIZE_DARKNET with fill 0.5 reproduces letterbox_image).
    `dst` holds dw*dh*src->c floats. */

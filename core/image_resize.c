@@ -473,6 +473,14 @@ iris_status iris_image_letterbox(iris_image *dst, const iris_image *src, int dw,
     return IRIS_OK;
 }
 
+iris_status iris_image_resize_f32(float *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode) {
+    iris_status st = check_img(src, "resize");
+    if (st || (st = check_dims("resize", src->w, src->h, src->c, dw, dh, mode))) return st;
+    if (!dst) return iris_fail(IRIS_ERR_ARG, "resize: NULL buffer");
+    /* the same floats as converting the photo to u / 255 first, row by row */
+    return resample_div(src->data, NULL, src->w, src->h, src->c, dw, dh, mode, dst, NULL, 255.f);
+}
+
 iris_status iris_image_letterbox_f32(float *dst, const iris_image *src, int dw, int dh, iris_resize_mode mode,
                                      float fill, iris_letterbox *out_lb) {
     iris_status st = check_img(src, "letterbox");
@@ -482,8 +490,7 @@ iris_status iris_image_letterbox_f32(float *dst, const iris_image *src, int dw, 
     iris_letterbox lb = iris_letterbox_geometry(src->w, src->h, dw, dh);
     float *r = malloc((size_t)lb.new_w * lb.new_h * c * sizeof(float));
     if (!r) return iris_fail(IRIS_ERR_NOMEM, "letterbox: out of memory for %dx%d", src->w, src->h);
-    /* the same floats as converting the photo to u / 255 first, row by row */
-    st = resample_div(src->data, NULL, src->w, src->h, c, lb.new_w, lb.new_h, mode, r, NULL, 255.f);
+    st = iris_image_resize_f32(r, src, lb.new_w, lb.new_h, mode);
     if (st) {
         free(r);
         return st;

@@ -18,13 +18,7 @@ iris_status iris_yolo_preprocess(const iris_yolo_info *info, const iris_image *p
     float *hwc = malloc((size_t)W * H * 3 * sizeof(float));
     if (!hwc) st = iris_fail(IRIS_ERR_NOMEM, "yolo: out of memory for a %dx%d input", W, H);
     else if (how == IRIS_YOLO_STRETCH) {
-        float *f = malloc((size_t)src->w * src->h * 3 * sizeof(float));
-        if (!f) st = iris_fail(IRIS_ERR_NOMEM, "yolo: out of memory for a %dx%d photo", src->w, src->h);
-        else {
-            for (size_t i = 0; i < (size_t)src->w * src->h * 3; i++) f[i] = src->data[i] / 255.f;
-            st = iris_resize_f32(f, src->w, src->h, 3, hwc, W, H, IRIS_RESIZE_BILINEAR);
-            free(f);
-        }
+        st = iris_image_resize_f32(hwc, src, W, H, IRIS_RESIZE_BILINEAR);
     } else {
         st = iris_image_letterbox_f32(hwc, src, W, H, how == IRIS_YOLO_DARKNET ? IRIS_RESIZE_DARKNET : IRIS_RESIZE_BILINEAR,
                                       0.5f, NULL);
