@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -226,4 +227,33 @@ int test_llava_photo(iris_image *img, const char *name) {
     iris_status st = iris_image_load(img, path, &rp);
     CHECK_OK(st);
     return st == IRIS_OK;
+}
+
+char *test_slurp(const char *path) {
+    char *s = NULL;
+    return iris_read_file(path, &s, NULL) ? NULL : s;
+}
+
+cJSON *test_jsonl(const char *path, int *n) {
+    char *text = test_slurp(path);
+    cJSON *arr = cJSON_CreateArray();
+    *n = 0;
+    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
+        cJSON *r = cJSON_Parse(l);
+        test_check(r != NULL, __FILE__, __LINE__, "%s: a line is not JSON: %.80s", path, l);
+        if (r) cJSON_AddItemToArray(arr, r), (*n)++;
+    }
+    free(text);
+    return arr;
+}
+
+int test_run(const char *stderr_path, const char *fmt, ...) {
+    char cmd[20000], full[20600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s 2>%s", cmd, stderr_path);
+    int st = system(full);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

@@ -69,6 +69,12 @@ iris_ctx *test_ctx(int threads);
 struct cJSON *test_json(const char *path);
 /* tests/ref/llava/photo_<name>.png as RGB (the captioner's test photos); 0 after a recorded failure. */
 int test_llava_photo(iris_image *img, const char *name);
+/* The records of a JSON-lines file as a cJSON array (n set); a line that is not JSON is a failure. */
+struct cJSON *test_jsonl(const char *path, int *n);
+/* A whole file, NUL-terminated and malloc'd, or NULL. */
+char *test_slurp(const char *path);
+/* Runs a shell command (printf-style) with its stderr into stderr_path; its exit status, -1 if killed. */
+int test_run(const char *stderr_path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reads a tensor produced by ops into a malloc'd float array (converting F16/BF16). */
 float *test_read_f32(const iris_tensor *t);
 

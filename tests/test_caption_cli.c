@@ -18,41 +18,11 @@
 #define TMP "build/test_caption_cli"
 #define MODEL "-m tests/ref/llava/llava15_model.gguf --mmproj tests/ref/llava/llava15_mmproj.gguf -n 6 -t 1"
 
-static int run(const char *fmt, ...) {
-    char cmd[8000], full[8100];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>" TMP "/stderr.txt", cmd);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path) {
-    char *s = NULL;
-    if (iris_read_file(path, &s, NULL)) return NULL;
-    return s;
-}
-
 /* TMP/p: the two test photos and a PNG that breaks off after its signature */
 static void fresh(void) {
     mkdir("build", 0755);
     CHECK_INT(system("rm -rf " TMP " && mkdir -p " TMP "/p && cp tests/ref/llava/photo_*.png " TMP "/p/ && "
                      "printf '\\211PNG\\r\\n\\032\\nbroken' > " TMP "/p/corrupt.png"), 0);
-}
-
-static cJSON *read_jsonl(const char *path, int *n) {
-    char *text = slurp(path);
-    cJSON *arr = cJSON_CreateArray();
-    *n = 0;
-    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        cJSON *r = cJSON_Parse(l);
-        CHECK_MSG(r != NULL, "%s: a line is not JSON: %.80s", path, l);
-        if (r) cJSON_AddItemToArray(arr, r), (*n)++;
-    }
-    free(text);
-    return arr;
 }
 
 static const char *caption_of(const cJSON *arr, const char *file) {
@@ -131,7 +101,7 @@ TEST(caption_csv_quoting_and_resume) {
     CHECK(!iris_caption_csv_is_done(c, "c.png") && !iris_caption_csv_is_done(c, "file"));
     CHECK_OK(iris_caption_csv_write(c, "c.png", "third", 1, 1));
     CHECK_OK(iris_caption_csv_close(c));
-    char *text = slurp(path);
+    char *text = test_slurp(path);
     csv_doc d;
     csv_parse(&d, text ? text : "");
     CHECK(d.ok);
@@ -153,18 +123,18 @@ TEST(caption_csv_quoting_and_resume) {
 
 TEST(caption_cli_usage_errors) {
     fresh();
-    CHECK_INT(run("./bin/caption " TMP "/p -m x.gguf"), 2); /* --mmproj missing */
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -f txt -o " TMP "/x.jsonl"), 2);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " --overwrite -o " TMP "/x.jsonl"), 2);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " --resume"), 2);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " --shard 3/3 -o " TMP "/x.jsonl"), 2);
-    CHECK_INT(run("./bin/caption " TMP "/p -m " TMP "/none.gguf --mmproj tests/ref/llava/llava15_mmproj.gguf -o "
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p -m x.gguf"), 2); /* --mmproj missing */
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -f txt -o " TMP "/x.jsonl"), 2);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " --overwrite -o " TMP "/x.jsonl"), 2);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " --resume"), 2);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " --shard 3/3 -o " TMP "/x.jsonl"), 2);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p -m " TMP "/none.gguf --mmproj tests/ref/llava/llava15_mmproj.gguf -o "
                   TMP "/x.jsonl"), 3);
-    char *err = slurp(TMP "/stderr.txt");
+    char *err = test_slurp(TMP "/stderr.txt");
     CHECK(err && strstr(err, "none.gguf"));
     free(err);
-    CHECK_INT(run("./bin/caption --help > " TMP "/help.txt"), 0);
-    char *help = slurp(TMP "/help.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption --help > " TMP "/help.txt"), 0);
+    char *help = test_slurp(TMP "/help.txt");
     CHECK(help && strstr(help, "--format") && strstr(help, "examples:") && strstr(help, "exit status"));
     free(help);
 }
@@ -172,18 +142,18 @@ TEST(caption_cli_usage_errors) {
 /* jsonl, csv and txt give the same captions; the corrupt photo is warned about and counted (exit 1) */
 TEST(caption_cli_formats_agree) {
     fresh();
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -o " TMP "/c.jsonl -q"), 1);
-    char *err = slurp(TMP "/stderr.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -o " TMP "/c.jsonl -q"), 1);
+    char *err = test_slurp(TMP "/stderr.txt");
     CHECK_MSG(err && strstr(err, "corrupt.png") && strstr(err, "skipped"), "stderr: %s", err ? err : "");
     free(err);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -f csv -o " TMP "/c.csv -q -b 2"), 1);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -f txt -q"), 1);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -f csv -o " TMP "/c.csv -q -b 2"), 1);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -f txt -q"), 1);
     int n;
-    cJSON *js = read_jsonl(TMP "/c.jsonl", &n);
+    cJSON *js = test_jsonl(TMP "/c.jsonl", &n);
     CHECK_INT(n, 2);
     const char *files[] = {TMP "/p/photo_tall.png", TMP "/p/photo_wide.png"};
     const char *txts[] = {TMP "/p/photo_tall.txt", TMP "/p/photo_wide.txt"};
-    char *csv = slurp(TMP "/c.csv");
+    char *csv = test_slurp(TMP "/c.csv");
     csv_doc d;
     csv_parse(&d, csv ? csv : "");
     CHECK(d.ok && d.n_rec == 3);
@@ -199,7 +169,7 @@ TEST(caption_cli_formats_agree) {
         for (int r = 1; d.ok && r < d.n_rec; r++)
             if (!strcmp(d.f[r][0], files[i])) found = 1, CHECK_MSG(!strcmp(d.f[r][1], cap), "csv caption of %s", files[i]);
         CHECK_MSG(found, "%s missing from the csv", files[i]);
-        char *t = slurp(txts[i]);
+        char *t = test_slurp(txts[i]);
         size_t l = t ? strlen(t) : 0;
         CHECK_MSG(t && l && t[l - 1] == '\n' && !strncmp(t, cap, l - 1) && strlen(cap) == l - 1, "%s", txts[i]);
         free(t);
@@ -215,18 +185,18 @@ TEST(caption_cli_formats_agree) {
 TEST(caption_cli_txt_overwrite) {
     fresh();
     CHECK_INT(system("rm " TMP "/p/corrupt.png && echo 'my own caption' > " TMP "/p/photo_wide.txt"), 0);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -f txt -q"), 0);
-    char *w = slurp(TMP "/p/photo_wide.txt"), *t = slurp(TMP "/p/photo_tall.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -f txt -q"), 0);
+    char *w = test_slurp(TMP "/p/photo_wide.txt"), *t = test_slurp(TMP "/p/photo_tall.txt");
     CHECK(w && !strcmp(w, "my own caption\n"));
     CHECK(t && strlen(t) > 1);
     free(w), free(t);
     CHECK_INT(system("echo 'old' > " TMP "/p/photo_tall.txt"), 0);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -f txt -q --resume"), 0);
-    t = slurp(TMP "/p/photo_tall.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -f txt -q --resume"), 0);
+    t = test_slurp(TMP "/p/photo_tall.txt");
     CHECK(t && !strcmp(t, "old\n"));
     free(t);
-    CHECK_INT(run("./bin/caption " TMP "/p " MODEL " -f txt -q --overwrite"), 0);
-    w = slurp(TMP "/p/photo_wide.txt"), t = slurp(TMP "/p/photo_tall.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/p " MODEL " -f txt -q --overwrite"), 0);
+    w = test_slurp(TMP "/p/photo_wide.txt"), t = test_slurp(TMP "/p/photo_tall.txt");
     CHECK(w && strcmp(w, "my own caption\n") && t && strcmp(t, "old\n"));
     free(w), free(t);
 }
@@ -240,7 +210,7 @@ static void kill_and_resume(const char *fmt, const char *ext) {
     char clean[256], out[256];
     snprintf(clean, sizeof clean, TMP "/clean.%s", ext);
     snprintf(out, sizeof out, TMP "/out.%s", ext);
-    CHECK_INT(run("./bin/caption " TMP "/many " MODEL " -f %s -o %s -q", fmt, clean), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/many " MODEL " -f %s -o %s -q", fmt, clean), 0);
     int killed_early = 0;
     for (int attempt = 0; attempt < 3 && !killed_early; attempt++) {
         unlink(out);
@@ -259,19 +229,19 @@ static void kill_and_resume(const char *fmt, const char *ext) {
         kill(pid, SIGKILL);
         int status;
         waitpid(pid, &status, 0);
-        char *text = slurp(out);
+        char *text = test_slurp(out);
         int lines = 0;
         for (char *p = text; p && *p; p++) lines += *p == '\n';
         free(text);
         killed_early = WIFSIGNALED(status) && lines < 24;
     }
     CHECK_MSG(killed_early, "the run always finished before it could be killed");
-    CHECK_INT(run("./bin/caption " TMP "/many " MODEL " -f %s -o %s -q -b 3 --resume", fmt, out), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/many " MODEL " -f %s -o %s -q -b 3 --resume", fmt, out), 0);
     /* compare file -> caption, ignoring the times */
     CHECK_INT(system("rm -f " TMP "/a.txt " TMP "/b.txt"), 0);
     if (!strcmp(fmt, "jsonl")) {
         int na, nb;
-        cJSON *a = read_jsonl(clean, &na), *b = read_jsonl(out, &nb);
+        cJSON *a = test_jsonl(clean, &na), *b = test_jsonl(out, &nb);
         CHECK_INT(na, 24);
         CHECK_INT(nb, 24);
         for (const cJSON *r = a->child; r; r = r->next) {
@@ -292,7 +262,7 @@ static void kill_and_resume(const char *fmt, const char *ext) {
         snprintf(cmd, sizeof cmd, "sed -E 's/,[0-9.]+$//' %s | sort > " TMP "/a.txt && sed -E 's/,[0-9.]+$//' %s | sort > " TMP "/b.txt",
                  clean, out);
         CHECK_INT(system(cmd), 0);
-        char *a = slurp(TMP "/a.txt"), *b = slurp(TMP "/b.txt");
+        char *a = test_slurp(TMP "/a.txt"), *b = test_slurp(TMP "/b.txt");
         CHECK(a && b && !strcmp(a, b));
         int lines = 0;
         for (char *p = b; p && *p; p++) lines += *p == '\n';
@@ -309,11 +279,11 @@ TEST(caption_cli_shards_partition) {
     fresh();
     CHECK_INT(system("rm " TMP "/p/corrupt.png && for k in 1 2 3; do mkdir -p " TMP "/s/d$k && cp " TMP
                      "/p/*.png " TMP "/s/d$k/; done"), 0);
-    CHECK_INT(run("./bin/caption " TMP "/s " MODEL " -o " TMP "/all.jsonl -q"), 0);
-    for (int k = 0; k < 3; k++) CHECK_INT(run("./bin/caption " TMP "/s " MODEL " -o " TMP "/s%d.jsonl -q --shard %d/3", k, k), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/s " MODEL " -o " TMP "/all.jsonl -q"), 0);
+    for (int k = 0; k < 3; k++) CHECK_INT(test_run(TMP "/stderr.txt", "./bin/caption " TMP "/s " MODEL " -o " TMP "/s%d.jsonl -q --shard %d/3", k, k), 0);
     int n_all, n[3], total = 0;
-    cJSON *all = read_jsonl(TMP "/all.jsonl", &n_all), *part[3];
-    for (int k = 0; k < 3; k++) part[k] = read_jsonl(k == 0 ? TMP "/s0.jsonl" : k == 1 ? TMP "/s1.jsonl" : TMP "/s2.jsonl", &n[k]), total += n[k];
+    cJSON *all = test_jsonl(TMP "/all.jsonl", &n_all), *part[3];
+    for (int k = 0; k < 3; k++) part[k] = test_jsonl(k == 0 ? TMP "/s0.jsonl" : k == 1 ? TMP "/s1.jsonl" : TMP "/s2.jsonl", &n[k]), total += n[k];
     CHECK_INT(n_all, 6);
     CHECK_INT(total, 6);
     for (const cJSON *r = all->child; r; r = r->next) {

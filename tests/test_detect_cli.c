@@ -31,43 +31,12 @@ static int have_model(void) {
     return 1;
 }
 
-static int run(const char *fmt, ...) {
-    char cmd[20000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    char full[20100];
-    snprintf(full, sizeof full, "%s 2>" TMP "/stderr.txt", cmd);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *slurp(const char *path) {
-    char *s = NULL;
-    if (iris_read_file(path, &s, NULL)) return NULL;
-    return s;
-}
-
 static void fresh(void) {
     mkdir("build", 0755);
     CHECK_INT(system("rm -rf " TMP " && mkdir -p " TMP), 0);
 }
 
 /* the records of a JSON-lines file, keyed by "file" */
-static cJSON *read_jsonl(const char *path, int *n) {
-    char *text = slurp(path);
-    cJSON *arr = cJSON_CreateArray();
-    *n = 0;
-    for (char *save = NULL, *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save)) {
-        cJSON *r = cJSON_Parse(l);
-        CHECK_MSG(r != NULL, "%s: a line is not JSON: %.80s", path, l);
-        if (r) cJSON_AddItemToArray(arr, r), (*n)++;
-    }
-    free(text);
-    return arr;
-}
-
 static const cJSON *find_file(const cJSON *arr, const char *suffix) {
     for (const cJSON *r = arr->child; r; r = r->next) {
         const char *f = cJSON_GetObjectItem(r, "file")->valuestring;
@@ -79,20 +48,20 @@ static const cJSON *find_file(const cJSON *arr, const char *suffix) {
 
 TEST(detect_cli_usage_errors) {
     fresh();
-    CHECK_INT(run("./bin/detect --help >" TMP "/help.txt"), 0);
-    char *h = slurp(TMP "/help.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect --help >" TMP "/help.txt"), 0);
+    char *h = test_slurp(TMP "/help.txt");
     CHECK(h && strstr(h, "--cfg") && strstr(h, "--classes") && strstr(h, "--letterbox") && strstr(h, "exit status"));
     free(h);
-    CHECK_INT(run("./bin/detect x.jpg"), 2); /* --cfg and --weights are required */
-    CHECK_INT(run("./bin/detect x.jpg --cfg a.cfg --weights a.weights --size 100"), 2);
-    CHECK_INT(run("./bin/detect x.jpg --cfg a.cfg --weights a.weights --draw"), 2); /* needs -o */
-    CHECK_INT(run("./bin/detect x.jpg --cfg " TMP "/none.cfg --weights " TMP "/none.weights -o " TMP "/o"), 3);
-    char *err = slurp(TMP "/stderr.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect x.jpg"), 2); /* --cfg and --weights are required */
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect x.jpg --cfg a.cfg --weights a.weights --size 100"), 2);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect x.jpg --cfg a.cfg --weights a.weights --draw"), 2); /* needs -o */
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect x.jpg --cfg " TMP "/none.cfg --weights " TMP "/none.weights -o " TMP "/o"), 3);
+    char *err = test_slurp(TMP "/stderr.txt");
     CHECK_MSG(err && strstr(err, "none."), "%s", err);
     free(err);
     if (!have_model()) return;
-    CHECK_INT(run("./bin/detect x.jpg %s --classes persn -o " TMP "/o", model_args), 2);
-    err = slurp(TMP "/stderr.txt");
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect x.jpg %s --classes persn -o " TMP "/o", model_args), 2);
+    err = test_slurp(TMP "/stderr.txt");
     CHECK_MSG(err && strstr(err, "did you mean 'person'"), "%s", err);
     free(err);
 }
@@ -110,13 +79,13 @@ TEST(detect_cli_outputs_agree) {
     snprintf(cmd, sizeof cmd, "cp %s/*.jpg " TMP "/photos/ && head -c 3000 %s/dog.jpg > " TMP "/photos/zz_truncated.jpg",
              imgs, imgs);
     CHECK_INT(system(cmd), 0);
-    int rc = run("./bin/detect " TMP "/photos -o " TMP "/out %s -t 2 --coco --yolo-txt --draw -b 3", model_args);
-    char *err = slurp(TMP "/stderr.txt");
+    int rc = test_run(TMP "/stderr.txt", "./bin/detect " TMP "/photos -o " TMP "/out %s -t 2 --coco --yolo-txt --draw -b 3", model_args);
+    char *err = test_slurp(TMP "/stderr.txt");
     CHECK_MSG(rc == 1, "rc %d: %s", rc, err ? err : ""); /* one photo failed */
     CHECK_MSG(err && strstr(err, "zz_truncated.jpg") && strstr(err, "skipped"), "%s", err);
     free(err);
     int n;
-    cJSON *recs = read_jsonl(TMP "/out/detections.jsonl", &n);
+    cJSON *recs = test_jsonl(TMP "/out/detections.jsonl", &n);
     CHECK_INT(n, 12);
     const cJSON *dog = find_file(recs, "/dog.jpg");
     CHECK(dog != NULL);
@@ -132,7 +101,7 @@ TEST(detect_cli_outputs_agree) {
         CHECK_NEAR(cJSON_GetArrayItem(cJSON_GetObjectItem(d0, "box"), 3)->valuedouble, 507.82, 1.0);
     }
     /* COCO results: one entry per JSON-lines detection, dog = category 18, bbox = x, y, w, h */
-    char *coco = slurp(TMP "/out/coco_results.json");
+    char *coco = test_slurp(TMP "/out/coco_results.json");
     cJSON *cr = coco ? cJSON_Parse(coco) : NULL;
     CHECK(cJSON_IsArray(cr));
     int total = 0;
@@ -147,7 +116,7 @@ TEST(detect_cli_outputs_agree) {
     cJSON_Delete(cr);
     free(coco);
     /* YOLO labels: dog.txt's lines are the boxes relative to the photo */
-    char *txt = slurp(TMP "/out/labels/dog.txt");
+    char *txt = test_slurp(TMP "/out/labels/dog.txt");
     CHECK(txt != NULL);
     if (txt && dog) {
         int cls;
@@ -161,7 +130,7 @@ TEST(detect_cli_outputs_agree) {
         CHECK_INT(lines, cJSON_GetArraySize(cJSON_GetObjectItem(dog, "detections")));
     }
     free(txt);
-    char *empty = slurp(TMP "/out/labels/baboon.txt"); /* no objects: an empty label file */
+    char *empty = test_slurp(TMP "/out/labels/baboon.txt"); /* no objects: an empty label file */
     CHECK(empty && !*empty);
     free(empty);
     /* annotated copies: same size, JPEG as the input */
@@ -171,9 +140,9 @@ TEST(detect_cli_outputs_agree) {
     iris_image_free(&img);
     cJSON_Delete(recs);
     /* --classes keeps only those */
-    CHECK_INT(run("./bin/detect " TMP "/photos/dog.jpg %s --classes dog,car -q >/dev/null", model_args), 0);
-    CHECK_INT(run("./bin/detect " TMP "/photos/dog.jpg %s --classes dog,2 >" TMP "/cls.jsonl", model_args), 0);
-    recs = read_jsonl(TMP "/cls.jsonl", &n);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect " TMP "/photos/dog.jpg %s --classes dog,car -q >/dev/null", model_args), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect " TMP "/photos/dog.jpg %s --classes dog,2 >" TMP "/cls.jsonl", model_args), 0);
+    recs = test_jsonl(TMP "/cls.jsonl", &n);
     CHECK_INT(n, 1);
     const cJSON *dets = cJSON_GetObjectItem(recs->child, "detections");
     CHECK(cJSON_GetArraySize(dets) >= 2);
@@ -195,7 +164,7 @@ TEST(detect_cli_kill_and_resume) {
     /* 48 photos (the 12, four times over) so the run lasts long enough to be killed */
     snprintf(cmd, sizeof cmd, "for k in 1 2 3 4; do mkdir -p " TMP "/p$k && cp %s/*.jpg " TMP "/p$k/; done", images);
     CHECK_INT(system(cmd), 0);
-    CHECK_INT(run("./bin/detect " TMP " -o " TMP "/clean %s -t 1 -b 1 -q", model_args), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect " TMP " -o " TMP "/clean %s -t 1 -b 1 -q", model_args), 0);
     int killed_early = 0;
     for (int attempt = 0; attempt < 3 && !killed_early; attempt++) {
         CHECK_INT(system("rm -rf " TMP "/out"), 0);
@@ -216,14 +185,14 @@ TEST(detect_cli_kill_and_resume) {
         int status;
         waitpid(pid, &status, 0);
         int n;
-        cJSON *part = read_jsonl(TMP "/out/detections.jsonl", &n);
+        cJSON *part = test_jsonl(TMP "/out/detections.jsonl", &n);
         killed_early = WIFSIGNALED(status) && n < 48;
         cJSON_Delete(part);
     }
     CHECK_MSG(killed_early, "the run always finished before it could be killed");
-    CHECK_INT(run("./bin/detect " TMP " -o " TMP "/out %s -t 1 -b 2 --resume -q", model_args), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect " TMP " -o " TMP "/out %s -t 1 -b 2 --resume -q", model_args), 0);
     int n_clean, n_out;
-    cJSON *clean = read_jsonl(TMP "/clean/detections.jsonl", &n_clean), *out = read_jsonl(TMP "/out/detections.jsonl", &n_out);
+    cJSON *clean = test_jsonl(TMP "/clean/detections.jsonl", &n_clean), *out = test_jsonl(TMP "/out/detections.jsonl", &n_out);
     CHECK_INT(n_clean, 48);
     CHECK_INT(n_out, 48);
     for (const cJSON *r = clean->child; r; r = r->next) {
@@ -251,15 +220,15 @@ TEST(detect_cli_shards_partition) {
     if (!images) return;
     char imgs[4096];
     snprintf(imgs, sizeof imgs, "%s", images);
-    CHECK_INT(run("./bin/detect %s -o " TMP "/all %s -q", imgs, model_args), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect %s -o " TMP "/all %s -q", imgs, model_args), 0);
     for (int k = 0; k < 3; k++)
-        CHECK_INT(run("./bin/detect %s -o " TMP "/s%d %s -q --shard %d/3 --decode-threads %d", imgs, k, model_args, k, k), 0);
+        CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect %s -o " TMP "/s%d %s -q --shard %d/3 --decode-threads %d", imgs, k, model_args, k, k), 0);
     CHECK_INT(system("cat " TMP "/s0/detections.jsonl " TMP "/s1/detections.jsonl " TMP "/s2/detections.jsonl | sort > " TMP
                      "/merged.jsonl && sort " TMP "/all/detections.jsonl > " TMP "/all_sorted.jsonl"), 0);
-    char *a = slurp(TMP "/merged.jsonl"), *b = slurp(TMP "/all_sorted.jsonl");
+    char *a = test_slurp(TMP "/merged.jsonl"), *b = test_slurp(TMP "/all_sorted.jsonl");
     CHECK(a && b && strlen(b) > 1000 && !strcmp(a, b));
     free(a), free(b);
-    CHECK_INT(run("./bin/detect %s -o " TMP "/bad %s -q --shard 3/3", imgs, model_args), 2);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect %s -o " TMP "/bad %s -q --shard 3/3", imgs, model_args), 2);
 }
 
 /* A photo far larger than the input decodes DCT-scaled; its boxes still come out in full-size pixels. */
@@ -273,9 +242,9 @@ TEST(detect_cli_large_jpeg_boxes_in_full_pixels) {
     CHECK_OK(iris_image_resize(&big, &img, 768 * 4, 576 * 4, IRIS_RESIZE_BILINEAR));
     CHECK_OK(iris_image_save_jpeg(TMP "/big.jpg", &big, 95));
     iris_image_free(&img), iris_image_free(&big);
-    CHECK_INT(run("./bin/detect " TMP "/big.jpg %s -q >" TMP "/big.jsonl", model_args), 0);
+    CHECK_INT(test_run(TMP "/stderr.txt", "./bin/detect " TMP "/big.jpg %s -q >" TMP "/big.jsonl", model_args), 0);
     int n;
-    cJSON *recs = read_jsonl(TMP "/big.jsonl", &n);
+    cJSON *recs = test_jsonl(TMP "/big.jsonl", &n);
     CHECK_INT(n, 1);
     const cJSON *r = recs->child;
     if (r) {
@@ -315,7 +284,7 @@ TEST(detect_coco_writer_ids) {
     for (int i = 0; i < 80; i++) names80[i] = "x";
     names80[0] = "person", names80[16] = "dog", names80[79] = "toothbrush";
     CHECK_OK(iris_detect_write_coco(TMP "/coco.json", TMP "/d.jsonl", TMP "/ann.json", names80, 80));
-    char *s = slurp(TMP "/coco.json");
+    char *s = test_slurp(TMP "/coco.json");
     cJSON *a = s ? cJSON_Parse(s) : NULL;
     CHECK_INT(cJSON_GetArraySize(a), 3);
     const cJSON *e0 = cJSON_GetArrayItem(a, 0), *e1 = cJSON_GetArrayItem(a, 1), *e2 = cJSON_GetArrayItem(a, 2);
